@@ -1,0 +1,116 @@
+"""The ``faceswap`` command line: argument parsing and error reporting only.
+
+Each subcommand lives in its own module (``faceswap/cli/<command>.py``) with a
+``register(subparsers)`` function that declares its options and a ``run(args)``
+that imports and calls the pipeline. Pipelines are imported lazily, so
+``faceswap extract --help`` answers without loading TensorFlow.
+
+Exit status: 0 success, 1 a problem with the input or the machine (one line on
+stderr, see :mod:`faceswap.errors`), 2 a usage error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from faceswap import __version__
+from faceswap.errors import FaceswapError
+
+#: Subcommands in the order ``--help`` lists them (module names in this package).
+COMMANDS = ("extract", "train", "convert", "score", "demo")
+
+log = logging.getLogger("faceswap")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line, like every other faceswap error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Print ``<prog>: error: <message>`` and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every subcommand accepts (``-v``, ``-q``)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("output")
+    verbosity = group.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", help="log details, and show a traceback with any error"
+    )
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="only warnings and errors; no progress bar"
+    )
+    return parent
+
+
+def build_parser() -> OneLineParser:
+    """The complete parser with every subcommand registered."""
+    parser = OneLineParser(
+        prog="faceswap",
+        description="Swap faces in videos: extract faces, train a model, convert a video, score the result.",
+        epilog="Run 'faceswap COMMAND --help' for the options of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"faceswap {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    subparsers.required = True
+    parent = common_options()
+    for name in COMMANDS:
+        module = importlib.import_module(f"faceswap.cli.{name}")
+        module.register(subparsers, parent)
+    return parser
+
+
+def configure_logging(verbose: bool, quiet: bool) -> None:
+    """Send log records to stderr as plain lines (``warning: ...`` for warnings)."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    root = logging.getLogger("faceswap")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {message}"
+        return message
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``faceswap`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    configure_logging(verbose, getattr(args, "quiet", False))
+    prog = f"faceswap {args.command}"
+    try:
+        return int(args.handler(args) or 0)
+    except FaceswapError as error:
+        if verbose:
+            traceback.print_exc()
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(f"{prog}: error: out of memory (try a smaller --batch-size or fewer --jobs)", file=sys.stderr)
+        return 1
+    except Exception as error:  # a bug: still one line unless -v asks for more
+        if verbose:
+            traceback.print_exc()
+        detail = " ".join(str(error).split())[:200]
+        print(
+            f"{prog}: internal error: {type(error).__name__}: {detail} (run with -v for the traceback)",
+            file=sys.stderr,
+        )
+        return 1

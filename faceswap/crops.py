@@ -1,0 +1,179 @@
+"""Aligned face crops on disk: PNG pixels plus the face's metadata in the same file.
+
+Each crop carries a ``tEXt`` chunk named ``faceswap`` holding JSON: where it
+came from (source, frame, face), its layout (size, padding) and its 68
+landmarks in crop pixels. Users sort, delete and move crops between folders
+before training; with the metadata inside the file, a crop never loses its
+landmarks (train needs them for the mask and the eye/mouth weights).
+
+PNG is encoded by OpenCV with settings measured to be fastest for face crops
+(zlib level 1, the ``Up`` filter, run-length strategy: about 2 ms for a
+256-px crop, a third of the default's time, and smaller files). The metadata
+chunk is inserted before ``IEND`` by hand: a PNG chunk is length, type, data
+and a CRC-32, nothing more.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceswap.errors import InputError
+from faceswap.fileio import write_bytes_atomic
+
+METADATA_KEY = b"faceswap"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_PARAMS = [
+    cv2.IMWRITE_PNG_COMPRESSION,
+    1,
+    cv2.IMWRITE_PNG_FILTER,
+    cv2.IMWRITE_PNG_FILTER_UP,
+    cv2.IMWRITE_PNG_STRATEGY,
+    cv2.IMWRITE_PNG_STRATEGY_RLE,
+]
+#: Crops larger than this are refused when read (a crop is a face, not a photo).
+MAX_CROP_SIDE = 2048
+
+
+@dataclass(frozen=True)
+class CropInfo:
+    """Metadata stored in a crop file.
+
+    Attributes
+    ----------
+    landmarks
+        ``(68, 2)`` landmarks in crop pixels.
+    size, padding
+        The crop's layout (see :mod:`faceswap.align`).
+    source, frame, face
+        Where the crop came from: source file name, frame index, face index.
+    """
+
+    landmarks: np.ndarray
+    size: int
+    padding: float
+    source: str
+    frame: int
+    face: int
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict."""
+        return {
+            "version": 1,
+            "source": self.source,
+            "frame": self.frame,
+            "face": self.face,
+            "size": self.size,
+            "padding": self.padding,
+            "landmarks": np.round(self.landmarks, 2).tolist(),
+        }
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def encode_crop(image: np.ndarray, info: CropInfo | None = None) -> bytes:
+    """PNG bytes of an RGB crop, with ``info`` embedded when given."""
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), _PNG_PARAMS)
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    data = encoded.tobytes()
+    if info is None:
+        return data
+    text = METADATA_KEY + b"\x00" + json.dumps(info.to_json(), separators=(",", ":")).encode("latin-1")
+    iend = data.rfind(b"IEND") - 4  # the chunk starts with its 4-byte length
+    return data[:iend] + _chunk(b"tEXt", text) + data[iend:]
+
+
+def write_crop(path: Path | str, image: np.ndarray, info: CropInfo | None = None) -> None:
+    """Write a crop atomically (not fsynced: a crop lost in a power cut is redone by ``--resume``)."""
+    write_bytes_atomic(path, encode_crop(image, info), durable=False)
+
+
+def read_crop_info(path: Path | str) -> CropInfo | None:
+    """Metadata of a crop file without decoding its pixels; ``None`` if it has none.
+
+    Malformed metadata is treated as absent (the pixels may still be usable).
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    return _parse_info(data)
+
+
+def _parse_info(data: bytes) -> CropInfo | None:
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    position = len(_PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        body = data[position + 8 : position + 8 + length]
+        if kind == b"tEXt" and body.startswith(METADATA_KEY + b"\x00"):
+            return _validate_info(body[len(METADATA_KEY) + 1 :])
+        if kind == b"IEND":
+            return None
+        position += 12 + length
+    return None
+
+
+def _validate_info(payload: bytes) -> CropInfo | None:
+    try:
+        meta = json.loads(payload.decode("latin-1"))
+        landmarks = np.asarray(meta["landmarks"], dtype=np.float64)
+        size = int(meta["size"])
+        padding = float(meta["padding"])
+        frame, face = int(meta["frame"]), int(meta["face"])
+        source = str(meta["source"])
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return None
+    if (
+        landmarks.shape != (68, 2)
+        or not np.isfinite(landmarks).all()
+        or not 8 <= size <= MAX_CROP_SIDE
+        or not 0 <= padding < 0.5
+    ):
+        return None
+    return CropInfo(landmarks=landmarks, size=size, padding=padding, source=source, frame=frame, face=face)
+
+
+def _header_size(data: bytes, path: Path) -> tuple[int, int]:
+    """Image size from the file header, before any pixel is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            return header.size
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise InputError(f"{path}: not a readable image") from None
+
+
+def read_crop(path: Path | str) -> tuple[np.ndarray, CropInfo | None]:
+    """Pixels (RGB) and metadata of a crop file.
+
+    Raises
+    ------
+    InputError
+        When the file is not a readable image or is not square.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from None
+    width, height = _header_size(data, path)
+    if height != width or height > MAX_CROP_SIDE:
+        raise InputError(f"{path}: {width}x{height} is not an aligned face crop (expected a square)")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{path}: not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), _parse_info(data)

@@ -1,0 +1,207 @@
+"""Safe file output: atomic writes, sanitised names, clear errors on a full disk.
+
+Every file faceswap produces goes through :func:`atomic_write` (or a helper
+built on it): the data is written to a hidden temporary file in the same
+folder, flushed to disk, and renamed over the final name only when complete.
+A crash, a SIGKILL or a full disk therefore never leaves a half-written file
+under a final name, and never damages the previous version of that file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from faceswap.errors import OutputError
+
+#: Temporary files start with this prefix, so they are hidden and never match a
+#: final name's glob (``*.png``, ``*.json``) while they are being written.
+TEMP_PREFIX = ".faceswap-tmp-"
+
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def temporary_path(final: Path) -> Path:
+    """Return a unique hidden temporary name beside ``final``.
+
+    The suffix of ``final`` is kept last so tools that choose a format from the
+    file name (ffmpeg, OpenCV) still see it.
+    """
+    final = Path(final)
+    return final.with_name(f"{TEMP_PREFIX}{secrets.token_hex(4)}-{final.name}")
+
+
+def describe_os_error(error: OSError, path: Path | str) -> str:
+    """Turn an ``OSError`` from writing ``path`` into one readable line."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full while writing {path}; the previous version (if any) is untouched"
+    if error.errno == errno.EFBIG:
+        return f"file size limit reached while writing {path}; the previous version (if any) is untouched"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write {path}: permission denied"
+    return f"cannot write {path}: {error.strerror or error}"
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (best effort; not all systems allow it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def commit(temp: Path, final: Path, *, durable: bool = True) -> None:
+    """Rename a finished temporary file over ``final`` (atomic on POSIX)."""
+    try:
+        os.replace(temp, final)
+    except OSError as error:
+        remove_quietly(temp)
+        raise OutputError(describe_os_error(error, final)) from error
+    if durable:
+        fsync_directory(Path(final).parent)
+
+
+def remove_quietly(path: Path) -> None:
+    """Delete ``path`` if it exists, ignoring every error."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path | str, mode: str = "wb", *, durable: bool = True) -> Iterator[IO[Any]]:
+    """Open a temporary file that replaces ``path`` only if the block succeeds.
+
+    Parameters
+    ----------
+    path
+        Final file name. Its folder must exist.
+    mode
+        ``"wb"`` or ``"w"`` (text is written as UTF-8).
+    durable
+        ``fsync`` the data and the folder before returning. Turn it off only for
+        many small files whose loss in a power cut is acceptable (face crops),
+        never for state that a resume depends on.
+
+    Raises
+    ------
+    OutputError
+        When the data cannot be written (full disk, permissions, size limit);
+        the temporary file is removed and ``path`` keeps its previous content.
+    """
+    final = Path(path)
+    temp = temporary_path(final)
+    encoding = None if "b" in mode else "utf-8"
+    try:
+        handle = open(temp, mode, encoding=encoding)  # noqa: SIM115 - closed below, on every path
+    except OSError as error:
+        raise OutputError(describe_os_error(error, final)) from error
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+    except OSError as error:
+        remove_quietly(temp)
+        raise OutputError(describe_os_error(error, final)) from error
+    except BaseException:
+        remove_quietly(temp)
+        raise
+    commit(temp, final, durable=durable)
+
+
+def write_bytes_atomic(path: Path | str, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, "wb", durable=durable) as handle:
+        handle.write(data)
+
+
+def write_json_atomic(path: Path | str, document: Any, *, indent: int | None = None) -> None:
+    """Write ``document`` as UTF-8 JSON to ``path`` atomically and durably.
+
+    ``NaN`` and infinities are refused: they are not JSON and would make the file
+    unreadable by other tools.
+    """
+    text = json.dumps(document, indent=indent, allow_nan=False, ensure_ascii=False)
+    with atomic_write(path, "w") as handle:
+        handle.write(text)
+        handle.write("\n")
+
+
+def safe_name(text: str, *, max_length: int = 80) -> str:
+    """Make ``text`` usable as one file-name component.
+
+    Path separators, ``..``, control characters (newlines included) and anything
+    outside ``[A-Za-z0-9._-]`` become ``_``; leading dots are removed so the name
+    is neither hidden nor relative. The result is never empty.
+    """
+    cleaned = _UNSAFE_CHARS.sub("_", text).strip("._") or "unnamed"
+    return cleaned[:max_length]
+
+
+def ensure_output_dir(folder: Path | str) -> Path:
+    """Create ``folder`` (and parents) and check that it is writable.
+
+    Raises
+    ------
+    OutputError
+        When the folder cannot be created, is a file, or is not writable.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"output {folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create output folder {folder}: {error.strerror or error}") from error
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=TEMP_PREFIX):
+            pass
+    except OSError as error:
+        raise OutputError(describe_os_error(error, folder)) from error
+    return folder
+
+
+def check_output_file(path: Path | str, *, overwrite: bool) -> Path:
+    """Check that an output file may be written: folder writable, no clobbering.
+
+    Raises
+    ------
+    OutputError
+        When ``path`` exists (and ``overwrite`` is false), is a folder, or its
+        folder cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"output {path} is a folder, expected a file name")
+    if path.exists() and not overwrite:
+        raise OutputError(f"output {path} already exists; pass --overwrite to replace it")
+    ensure_output_dir(path.parent if str(path.parent) else Path("."))
+    return path
+
+
+def remove_stale_temporaries(folder: Path | str) -> int:
+    """Delete temporary files that an interrupted run left in ``folder``.
+
+    Returns the number of files removed. Only names made by
+    :func:`temporary_path` are touched.
+    """
+    removed = 0
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    for stale in folder.glob(f"{TEMP_PREFIX}*"):
+        if stale.is_file():
+            remove_quietly(stale)
+            removed += 1
+    return removed

@@ -1,0 +1,1 @@
+"""Reading and writing media: probing, frame sources, ffmpeg, video writers."""

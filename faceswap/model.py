@@ -1,0 +1,185 @@
+"""The networks: a shared encoder and one decoder per identity, upscaling with PixelShuffler.
+
+The classic deepfakes autoencoder. The encoder squeezes an aligned face into a
+code that holds what all faces share (pose, expression, lighting); decoder A
+learns to paint identity A from that code, decoder B identity B. Swapping is
+decoding A's code with B's decoder. Each decoder also predicts a mask (where
+the face is), used to blend the swapped face into the frame.
+
+Models (``--model``):
+
+``original``
+    64x64 input. Encoder Conv2D 128, 256, 512, 1024 (kernel 5, stride 2,
+    LeakyReLU 0.1), Flatten, Dense 1024, Dense 4·4·1024, Reshape, Upscale 512.
+    Decoder Upscale 256, 128, 64, then Conv2D(3, 5, sigmoid) for the face and
+    Conv2D(1, 5, sigmoid) for the mask. 82,062,470 parameters without the
+    mask heads (encoder 69.7 M, each decoder 6.2 M).
+``lite``
+    The same with every width halved (encoder, code and decoders): about a
+    quarter of the arithmetic, for CPU-only users, the demo and tests.
+``original128``
+    128x128 input: one more stride-2 convolution in the encoder and one more
+    upscale in each decoder.
+
+All models take RGB faces scaled to ``[0, 1]`` (the face region of an aligned
+crop, ``padding=0``; see :mod:`faceswap.align`) and return faces and masks in
+``[0, 1]``. The output convolutions stay ``float32`` under mixed precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from faceswap.runtime import keras
+
+layers = keras.layers
+
+ENCODER = "encoder"
+SIDES = ("a", "b")
+
+
+def decoder_name(side: str) -> str:
+    """Layer name of the decoder of ``side`` (``"a"`` or ``"b"``)."""
+    return f"decoder_{side}"
+
+
+@keras.saving.register_keras_serializable(package="faceswap")
+class PixelShuffler(keras.layers.Layer):
+    """Depth-to-space upscaling (sub-pixel convolution, Shi et al. 2016).
+
+    Moves blocks of ``size**2`` channels into ``size x size`` spatial blocks:
+    ``(n, h, w, c·size²)`` becomes ``(n, h·size, w·size, c)``. Channels-last,
+    with the channel order of ``tf.nn.depth_to_space``: output pixel
+    ``(y·size + i, x·size + j)`` channel ``k`` is input channel
+    ``(i·size + j)·c + k``.
+    """
+
+    def __init__(self, size: int = 2, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def call(self, inputs):  # noqa: D102 - Keras API
+        return keras.ops.depth_to_space(inputs, self.size, data_format="channels_last")
+
+    def compute_output_shape(self, input_shape):  # noqa: D102 - Keras API
+        batch, height, width, channels = input_shape
+        scale = self.size
+
+        def grow(dim):
+            return None if dim is None else dim * scale
+
+        return (batch, grow(height), grow(width), None if channels is None else channels // scale**2)
+
+    def get_config(self) -> dict[str, object]:  # noqa: D102 - Keras API
+        return {**super().get_config(), "size": self.size}
+
+
+def upscale(x, filters: int, name: str):
+    """Upscale block: Conv2D(4·filters, 3, same) → LeakyReLU(0.1) → PixelShuffler(2)."""
+    x = layers.Conv2D(filters * 4, 3, padding="same", name=f"{name}_conv")(x)
+    x = layers.LeakyReLU(0.1, name=f"{name}_act")(x)
+    return PixelShuffler(2, name=f"{name}_shuffle")(x)
+
+
+def downscale(x, filters: int, name: str):
+    """Downscale block: Conv2D(filters, 5, stride 2, same) → LeakyReLU(0.1)."""
+    x = layers.Conv2D(filters, 5, strides=2, padding="same", name=f"{name}_conv")(x)
+    return layers.LeakyReLU(0.1, name=f"{name}_act")(x)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Shape of one network family."""
+
+    name: str
+    input_size: int
+    encoder_filters: tuple[int, ...]
+    dense: int
+    bottleneck_filters: int
+    decoder_filters: tuple[int, ...]
+    description: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "original",
+            64,
+            (128, 256, 512, 1024),
+            1024,
+            512,
+            (256, 128, 64),
+            "classic 64-px model, 82 M parameters; train on a GPU",
+        ),
+        ModelSpec(
+            "lite",
+            64,
+            (64, 128, 256, 512),
+            512,
+            256,
+            (128, 64, 32),
+            "64 px, every width halved: several times faster, for CPUs and quick tests",
+        ),
+        ModelSpec(
+            "original128",
+            128,
+            (128, 256, 512, 1024, 1024),
+            1024,
+            512,
+            (512, 256, 128, 64),
+            "128-px model for sharper faces; needs a GPU with 8 GB or more",
+        ),
+    )
+}
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` called ``name``; ``KeyError`` lists the choices."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r} (choose from {', '.join(MODELS)})") from None
+
+
+def build_encoder(spec: ModelSpec) -> keras.Model:
+    """The shared encoder: face → ``(8, 8, bottleneck_filters)`` code (4·4 before the last upscale)."""
+    face = keras.Input((spec.input_size, spec.input_size, 3), name="face")
+    x = face
+    for number, filters in enumerate(spec.encoder_filters):
+        x = downscale(x, filters, f"down{number}")
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(spec.dense, name="dense_code")(x)
+    x = layers.Dense(4 * 4 * spec.dense, name="dense_expand")(x)
+    x = layers.Reshape((4, 4, spec.dense), name="reshape")(x)
+    x = upscale(x, spec.bottleneck_filters, "up_code")
+    return keras.Model(face, x, name=ENCODER)
+
+
+def build_decoder(spec: ModelSpec, side: str) -> keras.Model:
+    """Decoder of one identity: code → (face ``[0, 1]`` RGB, mask ``[0, 1]``)."""
+    code = keras.Input((8, 8, spec.bottleneck_filters), name="code")
+    x = code
+    for number, filters in enumerate(spec.decoder_filters):
+        x = upscale(x, filters, f"up{number}")
+    face = layers.Conv2D(3, 5, padding="same", activation="sigmoid", dtype="float32", name="face")(x)
+    mask = layers.Conv2D(1, 5, padding="same", activation="sigmoid", dtype="float32", name="mask")(x)
+    return keras.Model(code, [face, mask], name=decoder_name(side))
+
+
+def build_autoencoder(name: str) -> keras.Model:
+    """The whole network for training: inputs ``(face_a, face_b)``.
+
+    Outputs ``(face_a, mask_a, face_b, mask_b)``: each side reconstructed by its
+    own decoder through the shared encoder. Sub-models are reachable by name:
+    ``model.get_layer("encoder")``, ``"decoder_a"``, ``"decoder_b"``.
+    """
+    spec = model_spec(name)
+    encoder = build_encoder(spec)
+    decoders = {side: build_decoder(spec, side) for side in SIDES}
+    shape = (spec.input_size, spec.input_size, 3)
+    inputs = [keras.Input(shape, name=f"face_{side}") for side in SIDES]
+    outputs = []
+    for side, face in zip(SIDES, inputs, strict=True):
+        outputs.extend(decoders[side](encoder(face)))
+    return keras.Model(inputs, outputs, name=f"faceswap_{name}")

@@ -1,0 +1,276 @@
+"""The model folder: trained weights, training state, and loading a model for conversion.
+
+Layout of ``models/<name>/``::
+
+    model.keras     the whole network (encoder, decoder_a, decoder_b) and the
+                    optimizer state, in Keras' native format
+    state.json      model name and size, iteration, loss history, options
+    best/           the same two files at the lowest loss seen so far
+    preview.png     originals, reconstructions and swaps of fixed faces
+    loss.png        both sides' loss over the iterations
+
+Both files are written atomically (temporary name, then rename), the weights
+first: a state file never points at weights that were not completely saved.
+Models are loaded with Keras' ``safe_mode`` on (no arbitrary code runs from a
+model file); faceswap's own layers are registered serialisable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceswap.errors import ModelError
+from faceswap.fileio import commit, remove_quietly, temporary_path, write_json_atomic
+
+MODEL_FILE = "model.keras"
+STATE_FILE = "state.json"
+BEST_DIR = "best"
+FORMAT = "faceswap-model"
+VERSION = 1
+#: A state file larger than this is refused before parsing.
+MAX_STATE_BYTES = 64 * 1024**2
+
+
+@dataclass
+class TrainingState:
+    """Everything about a training run except the weights.
+
+    Attributes
+    ----------
+    model
+        Name of the network (a key of :data:`faceswap.model.MODELS`).
+    input_size
+        Side of the model's square input, in pixels.
+    iteration
+        Training steps done (each step trains both sides once).
+    elapsed
+        Seconds spent training, over all sessions.
+    best_loss
+        Lowest smoothed loss (max of both sides) saved in ``best/``.
+    loss_history
+        ``[iteration, loss_a, loss_b]`` rows, one per logged step.
+    config
+        The training options, for ``--resume`` and for the record.
+    """
+
+    model: str
+    input_size: int
+    iteration: int = 0
+    elapsed: float = 0.0
+    best_loss: float | None = None
+    loss_history: list[list[float]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict with the format tag and version."""
+        return {"format": FORMAT, "version": VERSION, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, document: object, where: str) -> TrainingState:
+        """Validate a parsed ``state.json``.
+
+        Raises
+        ------
+        ModelError
+            Naming ``where`` and the first invalid field.
+        """
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise ModelError(f"{where}: not a faceswap model state file")
+        version = document.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= VERSION:
+            raise ModelError(f"{where}: unsupported state version {version!r}")
+        from faceswap.model import MODELS
+
+        model = document.get("model")
+        if model not in MODELS:
+            raise ModelError(f"{where}: unknown model {model!r}")
+        input_size = document.get("input_size")
+        if input_size != MODELS[model].input_size:
+            raise ModelError(f"{where}: input size {input_size!r} does not match model {model!r}")
+        iteration = document.get("iteration", 0)
+        if not isinstance(iteration, int) or isinstance(iteration, bool) or not 0 <= iteration < 10**12:
+            raise ModelError(f"{where}: invalid iteration {iteration!r}")
+        elapsed = _finite(document.get("elapsed", 0.0), f"{where}: elapsed")
+        best = document.get("best_loss")
+        best = None if best is None else _finite(best, f"{where}: best_loss")
+        history = document.get("loss_history", [])
+        if not isinstance(history, list) or not all(
+            isinstance(row, list)
+            and len(row) == 3
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in row)
+            for row in history
+        ):
+            raise ModelError(f"{where}: loss_history must be rows of [iteration, loss_a, loss_b]")
+        config = document.get("config", {})
+        if not isinstance(config, dict):
+            raise ModelError(f"{where}: config must be an object")
+        return cls(model, input_size, iteration, elapsed, best, history, config)
+
+
+def _finite(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ModelError(f"{where} must be a finite number")
+    return float(value)
+
+
+def read_state(folder: Path | str) -> TrainingState:
+    """Read and validate ``state.json`` of a model folder.
+
+    Raises
+    ------
+    ModelError
+        When the folder or file is missing, too large, not JSON, or invalid.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: no such model folder")
+    path = folder / STATE_FILE
+    if not path.is_file():
+        raise ModelError(f"{folder}: not a model folder (no {STATE_FILE}; train one with faceswap train)")
+    if path.stat().st_size > MAX_STATE_BYTES:
+        raise ModelError(f"{path}: too large to be a state file")
+    try:
+        document = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ModelError(f"{path}: corrupt state file (not valid JSON)") from None
+    return TrainingState.from_json(document, str(path))
+
+
+def write_state(folder: Path | str, state: TrainingState) -> None:
+    """Write ``state.json`` atomically."""
+    write_json_atomic(Path(folder) / STATE_FILE, state.to_json())
+
+
+def save_keras_atomic(model: Any, path: Path | str) -> None:
+    """Save a Keras model (with its optimizer state, if compiled) atomically.
+
+    Raises
+    ------
+    OutputError
+        When the disk is full or the folder is not writable; the previous file
+        at ``path`` is untouched.
+    """
+    from faceswap.errors import OutputError
+    from faceswap.fileio import describe_os_error
+
+    path = Path(path)
+    temp = temporary_path(path)  # keeps the ".keras" suffix Keras insists on
+    try:
+        model.save(temp)
+    except OSError as error:
+        remove_quietly(temp)
+        raise OutputError(describe_os_error(error, path)) from error
+    except BaseException:
+        remove_quietly(temp)
+        raise
+    commit(temp, path)
+
+
+def load_keras_model(path: Path | str, *, compile: bool = False) -> Any:
+    """Load a ``.keras`` file in safe mode.
+
+    Raises
+    ------
+    ModelError
+        When the file is missing, truncated or not a Keras model.
+    """
+    from faceswap.runtime import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path}: damaged or truncated model file (not a Keras archive)")
+    try:
+        return keras.models.load_model(path, compile=compile, safe_mode=True)
+    except Exception as error:  # Keras raises many types for damaged files
+        detail = " ".join(str(error).split())[:120]
+        raise ModelError(f"{path}: cannot load the model ({type(error).__name__}: {detail})") from None
+
+
+def check_model_matches_state(model: Any, state: TrainingState, where: str) -> None:
+    """Refuse a weights file whose network is not the one ``state.json`` describes.
+
+    Raises
+    ------
+    ModelError
+        When the network's name, sub-models or input size differ.
+    """
+    expected = f"faceswap_{state.model}"
+    if model.name != expected:
+        raise ModelError(f"{where}: the weights are of {model.name!r}, but state.json says {state.model!r}")
+    try:
+        encoder = model.get_layer("encoder")
+        model.get_layer("decoder_a")
+        model.get_layer("decoder_b")
+    except ValueError:
+        raise ModelError(f"{where}: the model file lacks the encoder or a decoder") from None
+    size = encoder.input_shape[1]
+    if size != state.input_size:
+        raise ModelError(f"{where}: the weights take {size}-px faces, but state.json says {state.input_size}")
+
+
+class SwapModel:
+    """A trained model ready for conversion: encode with the shared encoder, decode with one side.
+
+    Use :func:`load_swap_model` to get one.
+    """
+
+    def __init__(self, network: Any, state: TrainingState) -> None:
+        from faceswap.runtime import keras, tf
+
+        self.state = state
+        self.name = state.model
+        self.input_size = state.input_size
+        encoder = network.get_layer("encoder")
+        self._predict = {}
+        for side in ("a", "b"):
+            decoder = network.get_layer(f"decoder_{side}")
+            face = keras.Input((self.input_size, self.input_size, 3))
+            graph = keras.Model(face, decoder(encoder(face)))
+            self._predict[side] = tf.function(
+                lambda x, graph=graph: graph(x, training=False), reduce_retracing=True, autograph=False
+            )
+
+    def predict(self, faces: np.ndarray, decoder: str) -> tuple[np.ndarray, np.ndarray]:
+        """Decode aligned faces with the decoder of side ``decoder`` (``"a"`` or ``"b"``).
+
+        Parameters
+        ----------
+        faces
+            ``uint8`` RGB, shape ``(n, input_size, input_size, 3)``: the face
+            region of each aligned face (``padding=0``).
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Faces ``(n, s, s, 3)`` and masks ``(n, s, s, 1)``, float32 in ``[0, 1]``.
+        """
+        if faces.ndim != 4 or faces.shape[1:] != (self.input_size, self.input_size, 3):
+            raise ValueError(f"expected faces of shape (n, {self.input_size}, {self.input_size}, 3)")
+        batch = faces.astype(np.float32) / 255.0
+        face, mask = self._predict[decoder](batch)
+        return np.asarray(face), np.asarray(mask)
+
+
+def load_swap_model(folder: Path | str) -> SwapModel:
+    """Load a trained model folder for conversion.
+
+    Raises
+    ------
+    ModelError
+        When the folder is missing, its state is invalid, the weights are
+        damaged, or the weights do not match the state.
+    """
+    folder = Path(folder)
+    state = read_state(folder)
+    network = load_keras_model(folder / MODEL_FILE)
+    check_model_matches_state(network, state, str(folder))
+    return SwapModel(network, state)
