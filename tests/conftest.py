@@ -59,3 +59,54 @@ def video_d18() -> Path:
 def video_d19() -> Path:
     """Another man, 8.3 s, 480x480, 30 fps."""
     return require_data("video", "d19.mp4")
+
+
+def make_face_crops(video: Path, folder: Path, frames: int, size: int = 256) -> list[Path]:
+    """Aligned crops (with metadata) of the largest face in the first ``frames`` frames of ``video``.
+
+    Built from the foundation modules alone (full-resolution detection on every
+    frame), so tests of train and convert do not depend on the extract pipeline.
+    """
+    from faceswap.align import CROP_PADDING, alignment_matrix, crop_face, crop_matrix, transform_points
+    from faceswap.crops import CropInfo, write_crop
+    from faceswap.detect import FaceDetector, LandmarkPredictor
+    from faceswap.media.reader import VideoSource
+
+    folder.mkdir(parents=True, exist_ok=True)
+    detector, predictor = FaceDetector("hog"), LandmarkPredictor()
+    written = []
+    for frame in VideoSource(video).frames(0, frames):
+        detections = detector.detect(frame.image)
+        if not detections:
+            continue
+        landmarks = predictor(frame.image, max(detections, key=lambda d: d.width).box)
+        matrix = alignment_matrix(landmarks)
+        crop = crop_face(frame.image, matrix, size)
+        info = CropInfo(
+            landmarks=transform_points(landmarks, crop_matrix(matrix, size, CROP_PADDING)),
+            size=size,
+            padding=CROP_PADDING,
+            source=video.name,
+            frame=frame.index,
+            face=0,
+        )
+        path = folder / f"{video.stem}_{frame.index:06d}_0.png"
+        write_crop(path, crop, info)
+        written.append(path)
+    return written
+
+
+@pytest.fixture(scope="session")
+def faces_d18(tmp_path_factory: pytest.TempPathFactory, video_d18: Path) -> Path:
+    """Folder of 40 aligned 256-px crops of d18.mp4 (identity A of the tests)."""
+    folder = tmp_path_factory.mktemp("faces_d18")
+    make_face_crops(video_d18, folder, 40)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def faces_d19(tmp_path_factory: pytest.TempPathFactory, video_d19: Path) -> Path:
+    """Folder of 40 aligned 256-px crops of d19.mp4 (identity B of the tests)."""
+    folder = tmp_path_factory.mktemp("faces_d19")
+    make_face_crops(video_d19, folder, 40)
+    return folder
