@@ -1,0 +1,422 @@
+"""``faceswap score``: a reproducible quality report for a face swap.
+
+Compares an original clip with its swapped version, frame by frame, on six
+measures (see README, "Scoring a swap"):
+
+1. **identity transfer**: distance of the swapped face's dlib ResNet embedding
+   to the target identity and to the source identity; a frame counts as
+   transferred when the swapped face is closer to the target than to the
+   source *and* within dlib's same-person threshold (0.6);
+2. **pose kept**: mean absolute difference of head yaw, pitch and roll;
+3. **expression kept**: inner-landmark difference after similarity alignment,
+   in % of the inter-ocular distance;
+4. **steadiness**: high-frequency landmark motion (second differences) of the
+   swapped face relative to the original's; 1.0 adds no jitter;
+5. **background kept**: PSNR outside the face region;
+6. **lost faces**: frames where the original has a face and the swap has none.
+
+Faces are found with the same detector and landmark predictor as extract.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceswap import __version__
+from faceswap.align import alignment_matrix, invert, transform_points, umeyama
+from faceswap.crops import read_crop
+from faceswap.detect import FaceDetector, LandmarkPredictor
+from faceswap.errors import InputError
+from faceswap.identity import SAME_PERSON_THRESHOLD, FaceEmbedder, distance
+from faceswap.landmarks import INNER, face_hull, interocular_distance
+from faceswap.media.reader import Frame, list_images, open_source, read_image
+from faceswap.pose import head_pose
+
+log = logging.getLogger(__name__)
+
+#: PSNR reported when the background is identical (JSON has no infinity).
+PSNR_IDENTICAL = 100.0
+#: The face region is grown by this fraction of the inter-ocular distance, so a
+#: feathered blend edge counts as face, not as background.
+FACE_REGION_MARGIN = 0.35
+
+
+@dataclass
+class FaceFound:
+    """A face in one frame: its landmarks and, when computed, its embedding."""
+
+    landmarks: np.ndarray
+    embedding: np.ndarray | None = None
+
+
+@dataclass
+class FrameScore:
+    """Per-frame values of the report (``None`` where a value does not apply)."""
+
+    frame: int
+    original_face: bool
+    swapped_face: bool
+    target_distance: float | None = None
+    source_distance: float | None = None
+    original_target_distance: float | None = None
+    transferred: bool | None = None
+    pose_original: list[float] | None = None
+    pose_swapped: list[float] | None = None
+    expression_error: float | None = None
+    background_psnr: float | None = None
+
+
+@dataclass
+class ScoreReport:
+    """Summary figures and per-frame values."""
+
+    frames: int
+    frames_with_face: int
+    lost_faces: int
+    identity_frames: int
+    identity_transfer: float | None
+    target_distance: float | None
+    source_distance: float | None
+    original_target_distance: float | None
+    pose_error: dict[str, float | None]
+    expression_error: float | None
+    steadiness: float | None
+    jitter_original: float | None
+    jitter_swapped: float | None
+    background_psnr: float | None
+    per_frame: list[FrameScore] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-ready dict, with the tool version for reproducibility."""
+        document = asdict(self)
+        document["created_by"] = f"faceswap {__version__}"
+        document["same_person_threshold"] = SAME_PERSON_THRESHOLD
+        return document
+
+
+class FaceFinder:
+    """Largest face of each frame, detected at a scale adapted to the face found last.
+
+    Detection runs on a downscaled frame when the previous face was large
+    (the HOG detector needs faces of about 80 px), which keeps scoring of
+    long, high-resolution clips affordable without missing small faces: when
+    the downscaled search finds nothing, the full-resolution one runs.
+    """
+
+    def __init__(self, detector: FaceDetector, predictor: LandmarkPredictor, upsample: int = 0) -> None:
+        self.detector = detector
+        self.predictor = predictor
+        self.upsample = upsample
+        self._last_width: float | None = None
+
+    def find(self, image: np.ndarray, near: np.ndarray | None = None) -> np.ndarray | None:
+        """Landmarks of the largest face (or the one nearest ``near`` landmarks), or ``None``."""
+        detections = []
+        if self._last_width and self._last_width > 160:
+            detections = self.detector.detect(image, upsample=self.upsample, scale=120 / self._last_width)
+        if not detections:
+            detections = self.detector.detect(image, upsample=self.upsample)
+        if not detections:
+            self._last_width = None
+            return None
+        if near is not None:
+            centre = near.mean(axis=0)
+
+            def offset(d):
+                return np.hypot((d.box[0] + d.box[2]) / 2 - centre[0], (d.box[1] + d.box[3]) / 2 - centre[1])
+
+            best = min(detections, key=offset)
+        else:
+            best = max(detections, key=lambda d: d.width)
+        self._last_width = best.width
+        return self.predictor(image, best.box)
+
+
+def identity_of(
+    inputs: Sequence[Path | str],
+    finder: FaceFinder,
+    embedder: FaceEmbedder,
+    what: str,
+) -> np.ndarray:
+    """Mean embedding of the faces in photos, folders of photos, or folders of extracted crops.
+
+    Crops made by ``faceswap extract`` carry their landmarks, so no detection
+    is needed (a tightly cropped face is often too close to the border for
+    the detector).
+
+    Raises
+    ------
+    InputError
+        When an input is missing or no face is found in any of them.
+    """
+    embeddings = []
+    for item in inputs:
+        path = Path(item)
+        if not path.exists():
+            raise InputError(f"{what} {path}: no such file or folder")
+        files = list_images(path) if path.is_dir() else [path]
+        for file in files:
+            try:
+                image, info = read_crop(file)
+                landmarks = info.landmarks if info is not None else None
+            except InputError:  # not a square crop: a photo
+                image, landmarks = read_image(file), None
+            if landmarks is None:
+                landmarks = finder.find(image)
+            if landmarks is not None:
+                embeddings.append(embedder.embed(image, landmarks))
+    if not embeddings:
+        raise InputError(f"no face found in the {what} ({', '.join(str(p) for p in inputs)})")
+    return np.mean(embeddings, axis=0)
+
+
+def face_region_mask(landmarks: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
+    """Boolean mask of the face region: hull of the landmarks and the aligned face square, grown.
+
+    Covers everything a convert could have changed (the model's face square
+    pasted back, the blend's feathered edge), so what lies outside it should
+    be untouched background.
+    """
+    height, width = frame_shape[:2]
+    mask = np.zeros((height, width), np.uint8)
+    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
+    quad = transform_points(square, invert(alignment_matrix(landmarks)))
+    for polygon in (face_hull(landmarks), quad):
+        cv2.fillConvexPoly(mask, np.round(polygon).astype(np.int32), 1)
+    grow = max(1, round(FACE_REGION_MARGIN * interocular_distance(landmarks)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    return cv2.dilate(mask, kernel).astype(bool)
+
+
+def psnr(first: np.ndarray, second: np.ndarray, where: np.ndarray) -> float:
+    """PSNR (dB) of two uint8 images over the pixels where ``where`` is true."""
+    if not where.any():
+        return float("nan")
+    error = (first[where].astype(np.float64) - second[where].astype(np.float64)) ** 2
+    mse = float(error.mean())
+    return PSNR_IDENTICAL if mse == 0 else min(PSNR_IDENTICAL, 10 * math.log10(255.0**2 / mse))
+
+
+def expression_difference(original: np.ndarray, swapped: np.ndarray) -> float:
+    """Mean inner-landmark distance after similarity alignment, in % of the inter-ocular distance."""
+    inner = slice(INNER.start, INNER.stop)
+    aligned = transform_points(swapped[inner], umeyama(swapped[inner], original[inner]))
+    error = np.linalg.norm(aligned - original[inner], axis=1).mean()
+    return float(100 * error / interocular_distance(original))
+
+
+def jitter(sequence: list[np.ndarray | None]) -> float | None:
+    """High-frequency landmark motion: mean |second difference| per point, in inter-ocular distances.
+
+    Only runs of three consecutive frames with a face count. Smooth motion
+    (constant speed) scores 0; frame-to-frame shaking scores high.
+    """
+    values = []
+    for before, now, after in zip(sequence, sequence[1:], sequence[2:], strict=False):
+        if before is None or now is None or after is None:
+            continue
+        second = np.linalg.norm(after - 2 * now + before, axis=1).mean()
+        values.append(second / interocular_distance(now))
+    return float(np.mean(values)) if values else None
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(kept)) if kept else None
+
+
+def paired_frames(original: Path, swapped: Path) -> tuple[Iterator[tuple[Frame, Frame]], int]:
+    """Frames of both inputs side by side, and their count.
+
+    Raises
+    ------
+    InputError
+        When the two inputs differ in frame count.
+    """
+    first, second = open_source(original), open_source(swapped)
+    if first.frame_count != second.frame_count:
+        raise InputError(
+            f"{swapped} has {second.frame_count} frames but {original} has {first.frame_count}; "
+            "score compares a clip with its own swapped version"
+        )
+    return zip(first.frames(), second.frames(), strict=True), first.frame_count
+
+
+def score(
+    original: Path | str,
+    swapped: Path | str,
+    targets: Sequence[Path | str],
+    sources: Sequence[Path | str] = (),
+    *,
+    identity_every: int = 1,
+    upsample: int = 0,
+    progress: bool = True,
+) -> ScoreReport:
+    """Score a swapped clip against its original.
+
+    Parameters
+    ----------
+    original, swapped
+        Videos, gifs or image folders with the same number of frames.
+    targets
+        Photos, folders of photos or of extracted faces of the person whose
+        face was put in (the target identity).
+    sources
+        The same for the person who was replaced; when empty, each frame's
+        original face is the source.
+    identity_every
+        Compute face embeddings (the slow part, ~0.1 s per face on a CPU) on
+        every Nth frame only; the other measures use every frame.
+
+    Raises
+    ------
+    InputError
+        When inputs are missing, differ in frame count or size, or no face is
+        found in the target (or source) photos.
+    """
+    from tqdm import tqdm
+
+    if identity_every < 1:
+        raise InputError("--identity-every must be at least 1")
+    detector, predictor, embedder = FaceDetector("hog"), LandmarkPredictor(), FaceEmbedder()
+    photo_finder = FaceFinder(detector, predictor, upsample=1)
+    target = identity_of(targets, photo_finder, embedder, "target")
+    source = identity_of(sources, photo_finder, embedder, "source") if sources else None
+    pairs, count = paired_frames(Path(original), Path(swapped))
+    original_finder = FaceFinder(detector, predictor, upsample)
+    swapped_finder = FaceFinder(detector, predictor, upsample)
+
+    rows: list[FrameScore] = []
+    original_track: list[np.ndarray | None] = []
+    swapped_track: list[np.ndarray | None] = []
+    for number, (first, second) in enumerate(
+        tqdm(pairs, total=count, desc="score", unit="frame", disable=not progress)
+    ):
+        if first.image.shape != second.image.shape:
+            raise InputError(
+                f"frame {first.index}: the swapped frame is {second.image.shape[1]}x{second.image.shape[0]}, "
+                f"the original {first.image.shape[1]}x{first.image.shape[0]}"
+            )
+        size = (first.image.shape[1], first.image.shape[0])
+        mine = original_finder.find(first.image)
+        theirs = (
+            swapped_finder.find(second.image, near=mine)
+            if mine is not None
+            else swapped_finder.find(second.image)
+        )
+        original_track.append(mine)
+        swapped_track.append(theirs)
+        row = FrameScore(frame=first.index, original_face=mine is not None, swapped_face=theirs is not None)
+        rows.append(row)
+        if mine is None:
+            continue
+        if theirs is None:
+            continue
+        row.pose_original = head_pose(mine, size).as_array().round(2).tolist()
+        row.pose_swapped = head_pose(theirs, size).as_array().round(2).tolist()
+        row.expression_error = round(expression_difference(mine, theirs), 3)
+        row.background_psnr = round(
+            psnr(first.image, second.image, ~face_region_mask(mine, first.image.shape)), 3
+        )
+        if number % identity_every == 0:
+            swapped_embedding = embedder.embed(second.image, theirs)
+            original_embedding = embedder.embed(first.image, mine)
+            row.target_distance = round(distance(swapped_embedding, target), 4)
+            reference = source if source is not None else original_embedding
+            row.source_distance = round(distance(swapped_embedding, reference), 4)
+            row.original_target_distance = round(distance(original_embedding, target), 4)
+            row.transferred = bool(
+                row.target_distance < row.source_distance and row.target_distance < SAME_PERSON_THRESHOLD
+            )
+    return _summarise(rows, original_track, swapped_track)
+
+
+def _summarise(
+    rows: list[FrameScore], original_track: list[np.ndarray | None], swapped_track: list[np.ndarray | None]
+) -> ScoreReport:
+    with_face = [r for r in rows if r.original_face]
+    both = [r for r in with_face if r.swapped_face]
+    identity_rows = [r for r in both if r.transferred is not None]
+    pose_error: dict[str, float | None] = {"yaw": None, "pitch": None, "roll": None}
+    if both:
+        differences = np.abs(
+            np.array([r.pose_swapped for r in both]) - np.array([r.pose_original for r in both])
+        )
+        differences = differences[np.isfinite(differences).all(axis=1)]
+        if len(differences):
+            for axis, value in zip(("yaw", "pitch", "roll"), differences.mean(axis=0), strict=True):
+                pose_error[axis] = round(float(value), 3)
+    # Jitter is compared on the frames where both clips have a face, so a lost
+    # face does not make one side look steadier than the other.
+    paired = [
+        (o, s) if o is not None and s is not None else (None, None)
+        for o, s in zip(original_track, swapped_track, strict=True)
+    ]
+    jitter_original = jitter([o for o, _ in paired])
+    jitter_swapped = jitter([s for _, s in paired])
+    steadiness = None
+    if jitter_original and jitter_swapped is not None:
+        steadiness = jitter_swapped / jitter_original
+    transfer = None
+    if identity_rows:
+        transfer = sum(bool(r.transferred) for r in identity_rows) / len(identity_rows)
+    return ScoreReport(
+        frames=len(rows),
+        frames_with_face=len(with_face),
+        lost_faces=len(with_face) - len(both),
+        identity_frames=len(identity_rows),
+        identity_transfer=transfer,
+        target_distance=_mean([r.target_distance for r in identity_rows]),
+        source_distance=_mean([r.source_distance for r in identity_rows]),
+        original_target_distance=_mean([r.original_target_distance for r in identity_rows]),
+        pose_error=pose_error,
+        expression_error=_mean([r.expression_error for r in both]),
+        steadiness=steadiness,
+        jitter_original=jitter_original,
+        jitter_swapped=jitter_swapped,
+        background_psnr=_mean([r.background_psnr for r in both]),
+        per_frame=rows,
+    )
+
+
+def format_report(report: ScoreReport) -> str:
+    """The report as a readable table for the terminal."""
+
+    def show(value: float | None, pattern: str) -> str:
+        return "n/a" if value is None else pattern.format(value)
+
+    pose = report.pose_error
+    lines = [
+        ("frames compared", f"{report.frames} ({report.frames_with_face} with a face in the original)"),
+        ("lost faces", f"{report.lost_faces} (no face found in the swapped frame)"),
+        (
+            "identity transfer",
+            show(None if report.identity_transfer is None else 100 * report.identity_transfer, "{:.1f} %")
+            + f"  of {report.identity_frames} frames nearer the target than the source"
+            f" and under {SAME_PERSON_THRESHOLD}",
+        ),
+        (
+            "  distance to target",
+            show(report.target_distance, "{:.3f}")
+            + f"  (original face: {show(report.original_target_distance, '{:.3f}')})",
+        ),
+        ("  distance to source", show(report.source_distance, "{:.3f}")),
+        (
+            "pose kept",
+            "yaw {}°, pitch {}°, roll {}° mean abs. difference".format(
+                *(show(pose[a], "{:.2f}") for a in ("yaw", "pitch", "roll"))
+            ),
+        ),
+        ("expression kept", show(report.expression_error, "{:.2f} %") + " of inter-ocular distance"),
+        ("steadiness", show(report.steadiness, "{:.2f}") + "  (1.00 = no added jitter; lower is steadier)"),
+        ("background kept", show(report.background_psnr, "{:.1f} dB") + " PSNR outside the face"),
+    ]
+    width = max(len(name) for name, _ in lines)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in lines)
