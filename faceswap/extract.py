@@ -1,0 +1,496 @@
+"""The extract pipeline: faces out of videos, gifs and photos, aligned, cropped and recorded.
+
+``faceswap extract`` splits each source into chunks with fixed boundaries
+(:data:`CHUNK_FRAMES` frames of a video, :data:`CHUNK_IMAGES` images of a
+folder) and lets a pool of ``--jobs`` worker processes run them
+(:mod:`faceswap.extract_worker`). Each video chunk is decoded by the worker's
+own ffmpeg from a frame-exact seek, so decoding runs in parallel too. The
+parent merges the finished chunks into the alignments file and saves it
+atomically every :data:`SAVE_EVERY_S` seconds and at the end, always whole
+chunks: an interrupted run leaves a valid file, and ``--resume`` redoes exactly
+the missing chunks, giving the same file as one uninterrupted run.
+
+Chunk boundaries depend only on the source (not on ``--jobs``). 250 frames
+matches x264's default key-frame interval, so a chunk's seek usually starts at
+a key frame instead of decoding frames it throws away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faceswap.align import CROP_PADDING, DEFAULT_CROP_SIZE
+from faceswap.alignments import (
+    ALIGNMENTS_NAME,
+    Alignments,
+    SourceInfo,
+    default_output_dir,
+)
+from faceswap.errors import FaceswapError, InputError, OutputError
+from faceswap.extract_worker import (
+    SMOOTH_RADIUS,
+    SMOOTH_SIGMA_FRAMES,
+    SMOOTH_SIGMA_IOD,
+    Chunk,
+    ChunkResult,
+    WorkerConfig,
+    initialise,
+    reference_identity,
+    run_chunk,
+)
+from faceswap.fileio import ensure_output_dir, remove_quietly, remove_stale_temporaries, safe_name
+from faceswap.identity import SAME_PERSON_THRESHOLD
+from faceswap.media.reader import IMAGE_SUFFIXES, VideoSource, list_images, list_videos, read_image
+from faceswap.track import DETECT_INTERVAL, DETECTION_FACE_PX
+
+log = logging.getLogger(__name__)
+
+#: Frames per video chunk (fixed: resuming relies on the same boundaries).
+CHUNK_FRAMES = 250
+#: Images per chunk of an image folder.
+CHUNK_IMAGES = 8
+#: Seconds between saves of the alignments file during a run.
+SAVE_EVERY_S = 10.0
+#: Smallest and largest crop side (px).
+MIN_CROP_SIZE, MAX_CROP_SIZE = 64, 2048
+
+
+@dataclass
+class ExtractOptions:
+    """The options of ``faceswap extract`` (see its ``--help`` for each)."""
+
+    output: Path | None = None
+    every: int = 1
+    min_size: float = 0.0
+    size: int = DEFAULT_CROP_SIZE
+    detector: str = "hog"
+    upsample: int = 0
+    reference: list[Path] = field(default_factory=list)
+    identity_threshold: float = SAME_PERSON_THRESHOLD
+    max_faces: int | None = None
+    blur_threshold: float = 0.0
+    smooth: bool = True
+    resume: bool = False
+    overwrite: bool = False
+    jobs: int | None = None
+    progress: bool = True
+    #: Not a command-line option: tests shorten chunks to get several from a short clip.
+    chunk_frames: int = CHUNK_FRAMES
+    #: Not a command-line option: called after each save with the number of finished chunks.
+    on_save: Callable[[int], None] | None = None
+    save_every_s: float = SAVE_EVERY_S
+
+    def check(self) -> None:
+        """Refuse impossible values with one line naming the option.
+
+        Raises
+        ------
+        InputError
+            For the first invalid option.
+        """
+        if self.every < 1:
+            raise InputError(f"--every must be at least 1, not {self.every}")
+        if not MIN_CROP_SIZE <= self.size <= MAX_CROP_SIZE:
+            raise InputError(f"--size must be from {MIN_CROP_SIZE} to {MAX_CROP_SIZE} px, not {self.size}")
+        if self.min_size < 0:
+            raise InputError(f"--min-size must not be negative, not {self.min_size:g}")
+        if self.max_faces is not None and self.max_faces < 1:
+            raise InputError(f"--max-faces must be at least 1, not {self.max_faces}")
+        if self.blur_threshold < 0:
+            raise InputError(f"--blur-threshold must not be negative, not {self.blur_threshold:g}")
+        if not 0 < self.identity_threshold <= 2:
+            raise InputError(
+                f"--identity-threshold must be above 0 and at most 2, not {self.identity_threshold:g}"
+            )
+        if self.detector not in ("hog", "cnn"):
+            raise InputError(f"--detector must be hog or cnn, not {self.detector}")
+        if not 0 <= self.upsample <= 3:
+            raise InputError(f"--upsample must be from 0 to 3, not {self.upsample}")
+        if self.jobs is not None and self.jobs < 1:
+            raise InputError(f"--jobs must be at least 1, not {self.jobs}")
+        if self.resume and self.overwrite:
+            raise InputError("--resume and --overwrite contradict each other: choose one")
+        for photo in self.reference:
+            if not photo.is_file():
+                raise InputError(f"{photo}: no such reference photo")
+
+    def settings(self) -> dict[str, Any]:
+        """What the alignments file records: every option that changes its content."""
+        return {
+            "every": self.every,
+            "min_size": self.min_size,
+            "size": self.size,
+            "padding": CROP_PADDING,
+            "detector": self.detector,
+            "upsample": self.upsample,
+            "reference": [photo.name for photo in self.reference],
+            "identity_threshold": self.identity_threshold if self.reference else None,
+            "max_faces": self.max_faces,
+            "blur_threshold": self.blur_threshold,
+            "smooth": (
+                {
+                    "method": "bilateral",
+                    "radius": SMOOTH_RADIUS,
+                    "sigma_frames": SMOOTH_SIGMA_FRAMES,
+                    "sigma_iod": SMOOTH_SIGMA_IOD,
+                }
+                if self.smooth
+                else None
+            ),
+            "detect_interval": DETECT_INTERVAL,
+            "chunk_frames": self.chunk_frames,
+        }
+
+
+@dataclass
+class Summary:
+    """What an extract run did (added up over all sources)."""
+
+    sources: int = 0
+    frames: int = 0
+    frames_with_faces: int = 0
+    faces: int = 0
+    saved: int = 0
+    blurry: int = 0
+    too_small: int = 0
+    wrong_person: int = 0
+    extra: int = 0
+    skipped_frames: int = 0
+    elapsed: float = 0.0
+    outputs: list[Path] = field(default_factory=list)
+
+    def add(self, counts: dict[str, int]) -> None:
+        """Add a chunk's counts."""
+        for key, value in counts.items():
+            setattr(self, key, getattr(self, key) + value)
+
+    def format(self) -> str:
+        """The closing lines printed after a run."""
+        rate = self.frames / self.elapsed if self.elapsed > 0 else 0.0
+        lines = [
+            f"frames read: {self.frames} ({rate:.0f} frames/s)"
+            + (f", {self.skipped_frames} already done (--resume)" if self.skipped_frames else ""),
+            f"frames with faces: {self.frames_with_faces}",
+            f"faces recorded: {self.faces}, crops saved: {self.saved}",
+            f"faces dropped: {self.blurry} blurry (crop not saved), {self.too_small} too small, "
+            f"{self.wrong_person} wrong person"
+            + (f", {self.extra} beyond --max-faces" if self.extra else ""),
+            f"elapsed: {self.elapsed:.1f} s",
+            "output: " + ", ".join(str(path) for path in self.outputs),
+        ]
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass
+class _Source:
+    """One source to extract: a video, or a set of images."""
+
+    path: Path
+    out_dir: Path
+    video: VideoSource | None = None
+    images: list[Path] = field(default_factory=list)
+
+
+def plan_sources(input_path: Path, output: Path | None) -> list[_Source]:
+    """What to extract from ``input_path`` and where each source's output goes.
+
+    Raises
+    ------
+    InputError
+        When the path is missing, empty, or holds no media (probe errors of a
+        video are raised here too, before any work starts).
+    """
+    if not input_path.exists():
+        raise InputError(f"{input_path}: no such file or folder")
+    out = output or default_output_dir(input_path)
+    if input_path.is_dir():
+        images = list_images(input_path)
+        if images:
+            return [_Source(input_path, out, images=images)]
+        videos = list_videos(input_path)
+        if not videos:
+            raise InputError(f"{input_path}: folder holds no images or videos")
+        stems = [video.stem for video in videos]
+        sources = []
+        for video in videos:
+            name = video.stem if stems.count(video.stem) == 1 else video.name
+            sources.append(_Source(video, out / default_output_dir(name).name, video=VideoSource(video)))
+        return sources
+    if input_path.suffix.lower() in IMAGE_SUFFIXES:
+        read_image(input_path)  # a bad image fails now, with its own message
+        return [_Source(input_path, out, images=[input_path])]
+    return [_Source(input_path, out, video=VideoSource(input_path))]
+
+
+def _source_info(source: _Source) -> SourceInfo:
+    if source.video is not None:
+        info = source.video.info
+        return SourceInfo(
+            str(source.path), "video", info.frame_count, info.width, info.height, info.fps, info.duration
+        )
+    return SourceInfo(str(source.path), "images", len(source.images))
+
+
+_CROP_PATTERN = r"_\d{6,}_\d+\.png"
+
+
+def _prepare_output(source: _Source, info: SourceInfo, options: ExtractOptions) -> Alignments:
+    """Create the output folder; load the file to resume, or refuse to mix two runs."""
+    ensure_output_dir(source.out_dir)
+    remove_stale_temporaries(source.out_dir)
+    path = source.out_dir / ALIGNMENTS_NAME
+    settings = options.settings()
+    fresh = Alignments(source=info, settings=settings)
+    if not path.exists():
+        if options.resume:
+            log.info("%s: nothing to resume, starting from the beginning", path)
+        return fresh
+    if options.resume:
+        previous = Alignments.load(path)
+        previous.check_source(info, path)
+        if previous.settings != settings:
+            changed = sorted(k for k in settings if previous.settings.get(k) != settings[k])
+            raise InputError(
+                f"{path} was made with other settings ({', '.join(changed)}); "
+                "rerun with those options, or start again with --overwrite"
+            )
+        return previous
+    if not options.overwrite:
+        raise OutputError(
+            f"{source.out_dir} already holds an extract ({ALIGNMENTS_NAME}); "
+            "pass --resume to finish it or --overwrite to start again"
+        )
+    pattern = re.compile(re.escape(safe_name(Path(info.path).stem)) + _CROP_PATTERN)
+    for old in source.out_dir.iterdir():
+        if old.name == ALIGNMENTS_NAME or pattern.fullmatch(old.name):
+            remove_quietly(old)
+    return fresh
+
+
+def _chunks(source: _Source, alignments: Alignments, options: ExtractOptions, reference) -> list[Chunk]:
+    """Chunks that still have unrecorded frames, in order."""
+    done = alignments.frames
+    stem = Path(alignments.source.path).stem
+    common = {
+        "source": str(source.path),
+        "out_dir": str(source.out_dir),
+        "stem": stem,
+        "reference": reference,
+    }
+    chunks = []
+    if source.video is not None:
+        info = source.video.info
+        size = options.chunk_frames
+        for number, start in enumerate(range(0, info.frame_count, size)):
+            stop = min(start + size, info.frame_count)
+            first = -(-start // options.every) * options.every
+            wanted = range(first, stop, options.every)
+            if wanted and any(index not in done for index in wanted):
+                chunks.append(
+                    Chunk(number, start=first, stop=stop, step=options.every, fps=float(info.fps), **common)
+                )
+        return chunks
+    files = [(index, str(path)) for index, path in enumerate(source.images) if index % options.every == 0]
+    for number, offset in enumerate(range(0, len(files), CHUNK_IMAGES)):
+        batch = tuple(files[offset : offset + CHUNK_IMAGES])
+        if any(index not in done for index, _ in batch):
+            chunks.append(Chunk(number, images=batch, **common))
+    return chunks
+
+
+# ----------------------------------------------------------------------------------------------
+# The pool
+
+
+class _Pool:
+    """Worker processes with the models loaded; stopped for good on any exit path."""
+
+    def __init__(self, config: WorkerConfig, jobs: int, with_identity: bool) -> None:
+        # Not fork: a forked child of a parent whose OpenCV (or any other) thread
+        # pool has started can deadlock on the pool's locks. A fork server imports
+        # the worker module once, then forks each worker from that clean process.
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["faceswap.extract_worker"])
+        else:
+            context = multiprocessing.get_context("spawn")
+        self.progress = context.Array("q", 2)
+        self.executor = ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=context,
+            initializer=initialise,
+            initargs=(config, self.progress, with_identity),
+        )
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        """Queue a call in a worker."""
+        return self.executor.submit(function, *args)
+
+    def close(self, *, cancel: bool) -> None:
+        """Stop the workers: at once (and without waiting for running chunks) when ``cancel``."""
+        if not cancel:
+            self.executor.shutdown(wait=True)
+            return
+        processes = list(getattr(self.executor, "_processes", {}).values())
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.terminate()
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(timeout=5)
+                if process.is_alive():
+                    process.kill()
+                    process.join(timeout=5)
+
+
+def _result(future: Future) -> Any:
+    """A worker's result, with a dead worker turned into one readable line."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise FaceswapError("a worker process died unexpectedly (out of memory? try fewer --jobs)") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# The run
+
+
+def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Summary:
+    """Extract the faces of a video, gif, image, folder of images or folder of videos.
+
+    Returns
+    -------
+    Summary
+        Counts over all sources; each source's alignments file and crops are in
+        its output folder (``summary.outputs``).
+
+    Raises
+    ------
+    FaceswapError
+        For bad inputs and options (before any work starts), and for problems
+        met on the way (a corrupt frame, a full disk); the alignments file then
+        holds every chunk finished before.
+    """
+    options = options or ExtractOptions()
+    options.check()
+    started = time.perf_counter()
+    input_path = Path(input_path)
+    sources = plan_sources(input_path, options.output)
+    jobs = options.jobs or os.cpu_count() or 1
+    config = WorkerConfig(
+        detector=options.detector,
+        upsample=options.upsample,
+        size=options.size,
+        padding=CROP_PADDING,
+        min_size=options.min_size,
+        max_faces=options.max_faces,
+        blur_threshold=options.blur_threshold,
+        smooth=options.smooth,
+        identity_threshold=options.identity_threshold,
+        detect_interval=DETECT_INTERVAL,
+        # Faces narrower than --min-size are dropped anyway: detect at a scale
+        # that still finds faces of that size, and no larger.
+        full_scale=min(1.0, DETECTION_FACE_PX / options.min_size)
+        if options.min_size > DETECTION_FACE_PX
+        else 1.0,
+    )
+    summary = Summary(sources=len(sources))
+    pool = _Pool(config, jobs, bool(options.reference))
+    cancel = True
+    try:
+        reference = None
+        if options.reference:
+            photos = tuple(str(photo) for photo in options.reference)
+            reference = _result(pool.submit(reference_identity, photos, options.upsample))
+        for source in sources:
+            _extract_source(source, options, pool, reference, summary)
+        cancel = False
+    finally:
+        pool.close(cancel=cancel)
+    summary.elapsed = time.perf_counter() - started
+    return summary
+
+
+def _extract_source(
+    source: _Source, options: ExtractOptions, pool: _Pool, reference, summary: Summary
+) -> None:
+    info = _source_info(source)
+    alignments = _prepare_output(source, info, options)
+    path = source.out_dir / ALIGNMENTS_NAME
+    summary.outputs.append(source.out_dir)
+    chunks = _chunks(source, alignments, options, reference)
+    wanted = sum(len(range(c.start, c.stop, c.step)) if not c.images else len(c.images) for c in chunks)
+    total = len(range(0, info.frame_count, options.every))
+    summary.skipped_frames += total - wanted
+    futures = {pool.submit(run_chunk, chunk): chunk for chunk in chunks}
+    finished = 0
+    last_save = time.monotonic()
+    with _progress_bar(source.path.name, wanted, options.progress, pool) as update:
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                update()
+                for future in done:
+                    result: ChunkResult = _result(future)
+                    if result.error:
+                        raise FaceswapError(result.error)
+                    for warning in result.warnings:
+                        log.warning("%s", warning)
+                    alignments.frames.update(result.records)
+                    summary.add(result.counts)
+                    finished += 1
+                if done and time.monotonic() - last_save >= options.save_every_s:
+                    alignments.save(path)
+                    last_save = time.monotonic()
+                    if options.on_save is not None:
+                        options.on_save(finished)
+        finally:
+            # Whatever stopped the run (an error, Ctrl-C), keep every finished chunk.
+            alignments.save(path)
+
+
+@contextlib.contextmanager
+def _progress_bar(name: str, total: int, enabled: bool, pool: _Pool) -> Iterator[Callable[[], None]]:
+    """A tqdm bar on stderr fed from the workers' shared counters; yields its update function."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with pool.progress.get_lock():
+        pool.progress[0] = pool.progress[1] = 0
+    bar = tqdm(
+        total=total,
+        desc=name,
+        unit="frame",
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=True,
+    )
+
+    def update() -> None:
+        frames, faces = pool.progress[0], pool.progress[1]
+        if frames > bar.n:
+            bar.update(frames - bar.n)
+            bar.set_postfix(faces=faces, refresh=False)
+
+    with bar, logging_redirect_tqdm(loggers=[logging.getLogger("faceswap")]):
+        yield update
+        update()

@@ -1,0 +1,193 @@
+"""Benchmark of ``faceswap extract`` against a naive loop and against decoding alone.
+
+In one run, on one video (default ``../shared/data/video/d6.mp4``):
+
+(a) the naive loop: decode, full-resolution HOG and 68 landmarks on every frame, one process;
+(b) ``faceswap extract`` as users run it: the command in a subprocess, writing crops, from start-up
+    to exit (the figure without start-up, from its own summary, is printed too);
+(c) decoding alone, every frame into Python.
+
+Prints frames/s of each, the ratios b/a and b/c, and the difference between the landmarks of (a)
+and (b) in % of the inter-ocular distance (mean, median, 95th percentile). The naive loop's own
+landmarks are not ground truth: its box size jumps between steps of HOG's image pyramid, and the
+landmarks jump with it, so the difference is also shown separately for frames whose naive box
+has its most common size.
+
+``--tune-smoothing`` instead follows the faces once without smoothing and prints the frame-to-frame
+jitter and the distance to the naive loop for extract's smoothing (a centred bilateral average,
+faceswap.extract_worker.smooth_window) and for a grid of One-Euro settings (the causal filter).
+
+    python scripts/bench_extract.py [VIDEO] [--jobs N] [--tune-smoothing]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "video" / "d6.mp4"
+
+
+def decode_only(video: Path) -> float:
+    from faceswap.media.reader import VideoSource
+
+    source = VideoSource(video)
+    started = time.perf_counter()
+    count = sum(1 for _ in source.frames())
+    return count / (time.perf_counter() - started)
+
+
+def naive_loop(video: Path) -> tuple[float, dict[int, list[tuple[tuple, np.ndarray]]]]:
+    """Frames/s of the naive loop (models loaded before the clock starts) and its faces per frame."""
+    from faceswap.detect import FaceDetector, LandmarkPredictor
+    from faceswap.media.reader import VideoSource
+
+    detector, predictor = FaceDetector("hog"), LandmarkPredictor()
+    source = VideoSource(video)
+    faces: dict[int, list[tuple[tuple, np.ndarray]]] = {}
+    started = time.perf_counter()
+    for frame in source.frames():
+        faces[frame.index] = [(d.box, predictor(frame.image, d.box)) for d in detector.detect(frame.image)]
+    return len(faces) / (time.perf_counter() - started), faces
+
+
+def run_extract(video: Path, output: Path, jobs: int | None) -> tuple[float, float, int]:
+    """Wall-clock frames/s of the command, frames/s from its own summary, and its frame count."""
+    command = [sys.executable, "-m", "faceswap", "extract", str(video), "-o", str(output), "--overwrite"]
+    if jobs:
+        command += ["--jobs", str(jobs)]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"faceswap extract failed: {result.stderr.strip().splitlines()[-1:]}")
+    frames = int(re.search(r"frames read: (\d+)", result.stderr).group(1))
+    elapsed = float(re.search(r"elapsed: ([\d.]+) s", result.stderr).group(1))
+    return frames / wall, frames / elapsed, frames
+
+
+def landmark_differences(naive, alignments) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Per-frame difference (% IOD) of matched faces, whether the naive box had its usual size, counts."""
+    from faceswap.landmarks import interocular_distance
+    from faceswap.track import iou
+
+    widths = [round(box[2] - box[0]) for faces in naive.values() for box, _ in faces]
+    usual = max(set(widths), key=widths.count) if widths else None
+    differences, usual_box = [], []
+    for index, faces in naive.items():
+        mine = alignments.faces(index)
+        for box, landmarks in faces:
+            best = max(mine, key=lambda face: iou(face.box, box), default=None)
+            if best is None or iou(best.box, box) < 0.3:
+                continue
+            error = np.linalg.norm(best.landmarks - landmarks, axis=1).mean()
+            differences.append(100 * error / interocular_distance(landmarks))
+            usual_box.append(round(box[2] - box[0]) == usual)
+    with_face_a = sum(bool(faces) for faces in naive.values())
+    with_face_b = sum(bool(record.faces) for _, record in alignments)
+    return np.array(differences), np.array(usual_box, dtype=bool), with_face_a, with_face_b
+
+
+def tune_smoothing(video: Path, naive) -> None:
+    from faceswap.detect import FaceDetector, LandmarkPredictor
+    from faceswap.extract_worker import SMOOTH_RADIUS, smooth_window
+    from faceswap.landmarks import interocular_distance
+    from faceswap.media.reader import VideoSource
+    from faceswap.smooth import OneEuroFilter
+    from faceswap.track import FaceTracker
+
+    source = VideoSource(video)
+    fps = float(source.info.fps)
+    tracker = FaceTracker(FaceDetector("hog"), LandmarkPredictor())
+    followed = {}
+    for frame in source.frames():
+        tracks = tracker.update(frame.image)
+        if tracks and naive.get(frame.index):
+            followed[frame.index] = tracks[0].landmarks
+    indices = sorted(followed)
+    raw = np.stack([followed[i] for i in indices])
+    reference = np.stack([max(naive[i], key=lambda f: f[0][2] - f[0][0])[1] for i in indices])
+    iod = np.array([interocular_distance(r) for r in reference])
+
+    def jitter(sequence: np.ndarray) -> float:
+        second = sequence[2:] - 2 * sequence[1:-1] + sequence[:-2]
+        return float((np.linalg.norm(second, axis=2).mean(axis=1) / iod[1:-1]).mean() * 100)
+
+    def distance(sequence: np.ndarray) -> float:
+        return float((np.linalg.norm(sequence - reference, axis=2).mean(axis=1) / iod).mean() * 100)
+
+    print(f"{'min_cutoff':>10} {'beta':>6} {'jitter %':>9} {'diff %':>7}")
+    print(f"{'raw':>10} {'':>6} {jitter(raw):9.3f} {distance(raw):7.3f}")
+    print(f"{'naive':>10} {'':>6} {jitter(reference):9.3f} {0:7.3f}")
+    radius = SMOOTH_RADIUS
+    centred = np.stack(
+        [
+            smooth_window(raw[max(0, t - radius) : t + radius + 1], min(t, radius), iod[t])
+            for t in range(len(raw))
+        ]
+    )
+    print(f"{'bilateral':>10} {radius:>6} {jitter(centred):9.3f} {distance(centred):7.3f}")
+    for min_cutoff in (0.5, 1.0, 1.5, 2.0, 3.0, 5.0):
+        for beta in (0.5, 1.0, 2.0, 4.0, 8.0):
+            smoother = OneEuroFilter(min_cutoff=min_cutoff, beta=beta)
+            smoothed = np.stack(
+                [smoother(lm, i / fps, interocular_distance(lm)) for i, lm in zip(indices, raw, strict=True)]
+            )
+            print(f"{min_cutoff:10.1f} {beta:6.1f} {jitter(smoothed):9.3f} {distance(smoothed):7.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("video", nargs="?", type=Path, default=DEFAULT_VIDEO)
+    parser.add_argument("--jobs", type=int, help="passed to faceswap extract (default: its own)")
+    parser.add_argument("--tune-smoothing", action="store_true", help="print the One-Euro tuning table")
+    args = parser.parse_args()
+    if not args.video.is_file():
+        sys.exit(f"{args.video}: no such video (the benchmark reads ../shared/data/video/)")
+    sys.path.insert(0, str(ROOT))
+    from faceswap.alignments import ALIGNMENTS_NAME, Alignments
+
+    print(f"video: {args.video}")
+    fps_a, naive = naive_loop(args.video)
+    if args.tune_smoothing:
+        tune_smoothing(args.video, naive)
+        return
+    fps_c = decode_only(args.video)
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / "faces"
+        fps_b, fps_b_inner, frames = run_extract(args.video, output, args.jobs)
+        crops = len(list(output.glob("*.png")))
+        alignments = Alignments.load(output / ALIGNMENTS_NAME)
+    differences, usual, with_a, with_b = landmark_differences(naive, alignments)
+
+    print(f"frames: {frames}, crops written by (b): {crops}")
+    print(f"(a) naive loop (decode + full HOG + landmarks): {fps_a:8.1f} frames/s")
+    print(f"(b) faceswap extract, whole command:           {fps_b:8.1f} frames/s")
+    print(f"    (same run, without start-up and model loading: {fps_b_inner:.1f} frames/s)")
+    print(f"(c) decode only:                                {fps_c:8.1f} frames/s")
+    print(f"b/a = {fps_b / fps_a:.2f}   (target >= 10)")
+    print(f"b/c = {fps_b / fps_c:.2f}   (target >= 0.3)")
+    print(f"frames with a face: (a) {with_a}, (b) {with_b}; faces compared: {len(differences)}")
+    if len(differences):
+        print(
+            f"landmark difference a vs b, % of inter-ocular distance: mean {differences.mean():.2f} "
+            f"(target <= 2), median {np.median(differences):.2f}, p95 {np.percentile(differences, 95):.2f}"
+        )
+        if usual.any() and (~usual).any():
+            print(
+                f"  frames whose naive box has its usual size ({usual.mean():.0%}): "
+                f"mean {differences[usual].mean():.2f}, p95 {np.percentile(differences[usual], 95):.2f}; "
+                f"other frames: mean {differences[~usual].mean():.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
