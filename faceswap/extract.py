@@ -392,7 +392,8 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
     options.check()
     started = time.perf_counter()
     input_path = Path(input_path)
-    sources = plan_sources(input_path, options.output)
+    if not input_path.exists():
+        raise InputError(f"{input_path}: no such file or folder")
     jobs = options.jobs or os.cpu_count() or 1
     config = WorkerConfig(
         detector=options.detector,
@@ -411,10 +412,13 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
         if options.min_size > DETECTION_FACE_PX
         else 1.0,
     )
-    summary = Summary(sources=len(sources))
     pool = _Pool(config, jobs, bool(options.reference))
     cancel = True
     try:
+        # The workers load their models (about a second) while the inputs are probed.
+        pool.submit(os.getpid)
+        sources = plan_sources(input_path, options.output)
+        summary = Summary(sources=len(sources))
         reference = None
         if options.reference:
             photos = tuple(str(photo) for photo in options.reference)

@@ -41,13 +41,14 @@ from faceswap.track import FaceTracker, Track, box_width
 # and with how far that point moved (Gaussian, SMOOTH_SIGMA_IOD inter-ocular
 # distances), so sub-pixel jitter is averaged away while a mouth that opens
 # fast is not blurred. Being centred, it has no lag (frames leave the worker
-# SMOOTH_RADIUS frames late). Measured with scripts/bench_extract.py against
-# faceswap.smooth.OneEuroFilter (the causal filter; best setting min_cutoff 3,
-# beta 4): frame-to-frame jitter (mean second difference, % of the
-# inter-ocular distance) d18 2.49 -> 0.60 (One-Euro 0.85), d3 1.48 -> 0.45
-# (0.65), d6 4.83 -> 2.50 (2.11), while the distance to per-frame detection
-# did not grow (d18 2.13 -> 2.02, d3 0.94 -> 0.90, d6 2.77 -> 2.77) where the
-# One-Euro filter's lag added 0.1 to 0.9 (2.21, 1.67, 3.62).
+# SMOOTH_RADIUS frames late). Measured with scripts/bench_extract.py
+# --tune-smoothing (followed landmarks; jitter = mean second difference,
+# distance = mean distance to per-frame detection, both in % of the
+# inter-ocular distance): jitter d18 1.88 -> 0.44, d3 1.52 -> 0.45,
+# d6 5.00 -> 2.62 while the distance did not grow (d18 1.92 -> 1.85,
+# d3 0.88 -> 0.84, d6 3.01 -> 3.00). The causal One-Euro filter
+# (faceswap.smooth, best setting min_cutoff 3, beta 4) lags instead: jitter
+# d3 0.66, d6 2.20 but distance d3 1.61, d6 3.83.
 SMOOTH_RADIUS = 2
 SMOOTH_SIGMA_FRAMES = 1.0
 SMOOTH_SIGMA_IOD = 0.08
