@@ -229,8 +229,9 @@ def plan_sources(input_path: Path, output: Path | None) -> list[_Source]:
         stems = [video.stem for video in videos]
         sources = []
         for video in videos:
+            # <name>_faces as for one video; clip.mp4 and clip.mov get clip.mp4_faces and clip.mov_faces.
             name = video.stem if stems.count(video.stem) == 1 else video.name
-            sources.append(_Source(video, out / default_output_dir(name).name, video=VideoSource(video)))
+            sources.append(_Source(video, out / f"{safe_name(name)}_faces", video=VideoSource(video)))
         return sources
     if input_path.suffix.lower() in IMAGE_SUFFIXES:
         read_image(input_path)  # a bad image fails now, with its own message

@@ -152,13 +152,14 @@ def test_image_folder_single_image_and_folder_of_videos(tmp_path: Path, astronau
             "6",
             "-vf",
             "scale=240:240",
-            str(videos / "clip.gif"),
+            str(videos / "d0.gif"),
         ]
     )
     assert gif.returncode == 0
     summary = extract(videos, ExtractOptions(output=tmp_path / "v", every=4, progress=False))
     assert summary.sources == 2 and summary.frames == 20 + 2
-    for name, count in (("d0_faces", 78), ("clip_faces", 6)):
+    # A gif is a video; two videos with the same stem get output folders named apart.
+    for name, count in (("d0.mp4_faces", 78), ("d0.gif_faces", 6)):
         alignments = Alignments.load(tmp_path / "v" / name / ALIGNMENTS_NAME)
         assert alignments.source.frame_count == count
         assert sorted(alignments.frames) == list(range(0, count, 4))
