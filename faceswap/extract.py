@@ -10,9 +10,11 @@ atomically every :data:`SAVE_EVERY_S` seconds and at the end, always whole
 chunks: an interrupted run leaves a valid file, and ``--resume`` redoes exactly
 the missing chunks, giving the same file as one uninterrupted run.
 
-Chunk boundaries depend only on the source (not on ``--jobs``). 250 frames
-matches x264's default key-frame interval, so a chunk's seek usually starts at
-a key frame instead of decoding frames it throws away.
+Chunk boundaries depend only on the source (not on ``--jobs``, see
+:func:`chunk_frames`). 250 frames matches x264's default key-frame interval, so
+a chunk's seek usually starts at a key frame instead of decoding frames it
+throws away; a short clip is cut into four chunks so that it uses several
+cores all the same.
 """
 
 from __future__ import annotations
@@ -57,8 +59,10 @@ from faceswap.track import DETECT_INTERVAL, DETECTION_FACE_PX
 
 log = logging.getLogger(__name__)
 
-#: Frames per video chunk (fixed: resuming relies on the same boundaries).
+#: Most frames per video chunk (fixed: resuming relies on the same boundaries).
 CHUNK_FRAMES = 250
+#: Fewest frames per video chunk (each chunk starts with a full-resolution detection).
+MIN_CHUNK_FRAMES = 32
 #: Images per chunk of an image folder.
 CHUNK_IMAGES = 8
 #: Seconds between saves of the alignments file during a run.
@@ -86,7 +90,7 @@ class ExtractOptions:
     overwrite: bool = False
     jobs: int | None = None
     progress: bool = True
-    #: Not a command-line option: tests shorten chunks to get several from a short clip.
+    #: Not a command-line option: the most frames per chunk (tests shorten it).
     chunk_frames: int = CHUNK_FRAMES
     #: Not a command-line option: called after each save with the number of finished chunks.
     on_save: Callable[[int], None] | None = None
@@ -150,7 +154,6 @@ class ExtractOptions:
                 else None
             ),
             "detect_interval": DETECT_INTERVAL,
-            "chunk_frames": self.chunk_frames,
         }
 
 
@@ -257,6 +260,8 @@ def _prepare_output(source: _Source, info: SourceInfo, options: ExtractOptions) 
     remove_stale_temporaries(source.out_dir)
     path = source.out_dir / ALIGNMENTS_NAME
     settings = options.settings()
+    if info.kind == "video":
+        settings["chunk_frames"] = chunk_frames(info.frame_count, options.chunk_frames)
     fresh = Alignments(source=info, settings=settings)
     if not path.exists():
         if options.resume:
@@ -284,6 +289,15 @@ def _prepare_output(source: _Source, info: SourceInfo, options: ExtractOptions) 
     return fresh
 
 
+def chunk_frames(frame_count: int, most: int = CHUNK_FRAMES) -> int:
+    """Frames per chunk of a video of ``frame_count`` frames.
+
+    At most ``most``; a short clip still gets four chunks (of no fewer than
+    :data:`MIN_CHUNK_FRAMES` frames), so that it runs on several cores.
+    """
+    return max(1, min(most, max(MIN_CHUNK_FRAMES, -(-frame_count // 4))))
+
+
 def _chunks(source: _Source, alignments: Alignments, options: ExtractOptions, reference) -> list[Chunk]:
     """Chunks that still have unrecorded frames, in order."""
     done = alignments.frames
@@ -297,7 +311,7 @@ def _chunks(source: _Source, alignments: Alignments, options: ExtractOptions, re
     chunks = []
     if source.video is not None:
         info = source.video.info
-        size = options.chunk_frames
+        size = alignments.settings["chunk_frames"]
         for number, start in enumerate(range(0, info.frame_count, size)):
             stop = min(start + size, info.frame_count)
             first = -(-start // options.every) * options.every

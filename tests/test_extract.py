@@ -17,7 +17,7 @@ from faceswap.extract import ExtractOptions, extract
 from faceswap.media.ffmpeg import run_ffmpeg
 from tests.conftest import require_data
 
-CHUNK = 64  # d18's 216 frames make 4 chunks
+CHUNK = 64  # the most frames per chunk: d18's 216 frames make 4 chunks of 54 all the same
 
 
 def frames_json(path: Path) -> dict:
@@ -69,8 +69,10 @@ def test_interrupted_then_resumed_equals_one_full_run(tmp_path: Path, full_run, 
     partial = Alignments.load(output / ALIGNMENTS_NAME)  # a valid file ...
     done = sorted(partial.frames)
     assert 0 < len(done) < 216
-    chunks = {index // CHUNK for index in done}  # ... of whole chunks only
-    assert all(set(range(c * CHUNK, min(216, c * CHUNK + CHUNK))) <= set(done) for c in chunks)
+    size = partial.settings["chunk_frames"]
+    assert size == 54
+    chunks = {index // size for index in done}  # ... of whole chunks only
+    assert all(set(range(c * size, min(216, c * size + size))) <= set(done) for c in chunks)
 
     with pytest.raises(OutputError, match="--resume"):  # never mixed with a new run by accident
         extract(video_d18, ExtractOptions(output=output, jobs=2, chunk_frames=CHUNK, progress=False))
