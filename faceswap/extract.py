@@ -171,6 +171,7 @@ class Summary:
     wrong_person: int = 0
     extra: int = 0
     skipped_frames: int = 0
+    cpu_ms: int = 0
     elapsed: float = 0.0
     outputs: list[Path] = field(default_factory=list)
 
@@ -190,7 +191,8 @@ class Summary:
             f"faces dropped: {self.blurry} blurry (crop not saved), {self.too_small} too small, "
             f"{self.wrong_person} wrong person"
             + (f", {self.extra} beyond --max-faces" if self.extra else ""),
-            f"elapsed: {self.elapsed:.1f} s",
+            f"elapsed: {self.elapsed:.1f} s "
+            f"({self.cpu_ms / 1000:.1f} s of CPU in the workers and their decoders)",
             "output: " + ", ".join(str(path) for path in self.outputs),
         ]
         return "\n".join(lines)

@@ -16,7 +16,9 @@ same records whichever worker runs it, and an interrupted run finished with
 from __future__ import annotations
 
 import dataclasses
+import resource
 import signal
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,14 +161,21 @@ def reference_identity(photos: tuple[str, ...], upsample: int) -> tuple[float, .
 
 def run_chunk(chunk: Chunk) -> ChunkResult:
     """Process one chunk; user-fixable problems come back as ``error`` lines, never as exceptions."""
+    cpu = _cpu_seconds()
     try:
-        if chunk.images:
-            return _ChunkRun(chunk).images()
-        return _ChunkRun(chunk).video()
+        result = _ChunkRun(chunk).images() if chunk.images else _ChunkRun(chunk).video()
     except FaceswapError as error:
         return ChunkResult(chunk.number, error=str(error))
     except MemoryError:
         return ChunkResult(chunk.number, error="out of memory in a worker (try fewer --jobs)")
+    result.counts["cpu_ms"] = round((_cpu_seconds() - cpu) * 1000)
+    return result
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this worker and of its finished children (its ffmpeg decoders)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def _add_progress(frames: int, faces: int) -> None:
