@@ -181,6 +181,7 @@ def load_keras_model(path: Path | str, *, compile: bool = False) -> Any:
     ModelError
         When the file is missing, truncated or not a Keras model.
     """
+    import faceswap.model  # noqa: F401 - registers faceswap's layers, which safe mode needs to rebuild them
     from faceswap.runtime import keras
 
     path = Path(path)
