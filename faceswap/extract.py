@@ -357,7 +357,10 @@ class _Pool:
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future:
         """Queue a call in a worker."""
-        return self.executor.submit(function, *args)
+        try:
+            return self.executor.submit(function, *args)
+        except BrokenProcessPool:
+            raise FaceswapError(_DIED) from None
 
     def close(self, *, cancel: bool) -> None:
         """Stop the workers: at once (and without waiting for running chunks) when ``cancel``."""
@@ -377,12 +380,15 @@ class _Pool:
                     process.join(timeout=5)
 
 
+_DIED = "a worker process died unexpectedly (out of memory? try fewer --jobs)"
+
+
 def _result(future: Future) -> Any:
     """A worker's result, with a dead worker turned into one readable line."""
     try:
         return future.result()
     except BrokenProcessPool:
-        raise FaceswapError("a worker process died unexpectedly (out of memory? try fewer --jobs)") from None
+        raise FaceswapError(_DIED) from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -397,6 +403,9 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
     Summary
         Counts over all sources; each source's alignments file and crops are in
         its output folder (``summary.outputs``).
+
+    Worker processes start the way ``spawn`` starts them (from a fork server),
+    so a script that calls this must do so under ``if __name__ == "__main__":``.
 
     Raises
     ------
