@@ -6,11 +6,12 @@ landmarks in crop pixels. Users sort, delete and move crops between folders
 before training; with the metadata inside the file, a crop never loses its
 landmarks (train needs them for the mask and the eye/mouth weights).
 
-PNG is encoded by OpenCV with settings measured to be fastest for face crops
-(zlib level 1, the ``Up`` filter, run-length strategy: about 2 ms for a
-256-px crop, a third of the default's time, and smaller files). The metadata
-chunk is inserted before ``IEND`` by hand: a PNG chunk is length, type, data
-and a CRC-32, nothing more.
+PNG is written here rather than by OpenCV because it is the largest cost of
+extracting a face: rows get PNG's ``Up`` filter (a NumPy subtraction) and are
+deflated at level 1 by ISA-L (the ``isal`` package), which measured 1.2 ms for
+a 256-px face crop against 3.2 ms for OpenCV's fastest PNG settings, for files
+about 3 % larger. The file is the four standard chunks (IHDR, tEXt, IDAT,
+IEND), each length, type, data and CRC-32; any PNG reader opens it.
 """
 
 from __future__ import annotations
@@ -30,14 +31,7 @@ from faceswap.fileio import write_bytes_atomic
 
 METADATA_KEY = b"faceswap"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_PARAMS = [
-    cv2.IMWRITE_PNG_COMPRESSION,
-    1,
-    cv2.IMWRITE_PNG_FILTER,
-    cv2.IMWRITE_PNG_FILTER_UP,
-    cv2.IMWRITE_PNG_STRATEGY,
-    cv2.IMWRITE_PNG_STRATEGY_RLE,
-]
+_FILTER_UP = 2
 #: Crops larger than this are refused when read (a crop is a face, not a photo).
 MAX_CROP_SIDE = 2048
 
@@ -81,16 +75,25 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def encode_crop(image: np.ndarray, info: CropInfo | None = None) -> bytes:
-    """PNG bytes of an RGB crop, with ``info`` embedded when given."""
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), _PNG_PARAMS)
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    data = encoded.tobytes()
-    if info is None:
-        return data
-    text = METADATA_KEY + b"\x00" + json.dumps(info.to_json(), separators=(",", ":")).encode("latin-1")
-    iend = data.rfind(b"IEND") - 4  # the chunk starts with its 4-byte length
-    return data[:iend] + _chunk(b"tEXt", text) + data[iend:]
+    """PNG bytes of an RGB ``uint8`` crop, with ``info`` embedded when given."""
+    from isal import isal_zlib
+
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB image, got shape {image.shape}")
+    height, width = image.shape[:2]
+    rows = image.reshape(height, width * 3)
+    filtered = np.empty((height, width * 3 + 1), np.uint8)
+    filtered[:, 0] = _FILTER_UP  # each row stores its difference to the row above
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # wraps modulo 256, as PNG wants
+    chunks = [_PNG_SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))]
+    if info is not None:
+        text = json.dumps(info.to_json(), separators=(",", ":")).encode("latin-1")
+        chunks.append(_chunk(b"tEXt", METADATA_KEY + b"\x00" + text))
+    chunks.append(_chunk(b"IDAT", isal_zlib.compress(filtered.tobytes(), 1)))
+    chunks.append(_chunk(b"IEND", b""))
+    return b"".join(chunks)
 
 
 def write_crop(path: Path | str, image: np.ndarray, info: CropInfo | None = None) -> None:

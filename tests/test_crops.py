@@ -85,3 +85,17 @@ def test_non_crops_are_refused(tmp_path: Path, crop: np.ndarray) -> None:
         read_crop(png_header_only(tmp_path / "large.png", 3000, 3000))
     with pytest.raises(InputError):
         read_crop(png_header_only(tmp_path / "bomb.png", 40000, 40000))
+
+
+@pytest.mark.parametrize("shape", [(37, 41, 3), (1, 1, 3), (256, 256, 3)])
+def test_png_is_lossless_for_any_reader(shape: tuple[int, int, int]) -> None:
+    import io
+
+    from PIL import Image
+
+    pixels = np.random.default_rng(5).integers(0, 256, shape, dtype=np.uint8)
+    data = encode_crop(pixels)
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), pixels)
+    with Image.open(io.BytesIO(data)) as image:
+        np.testing.assert_array_equal(np.asarray(image), pixels)
