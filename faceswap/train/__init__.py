@@ -1,0 +1,22 @@
+"""``faceswap train``: teach one shared encoder and two decoders the faces of A and B.
+
+The package, by concern:
+
+``config``      :class:`TrainConfig`, the recipe stored with the model
+``dataset``     the faces folders, landmark masks, augmented batches, the ``tf.data`` pipeline
+``loss``        face loss (MAE or SSIM) weighted by the masks, and the mask loss
+``step``        the Keras model whose ``train_step`` does one step for both sides
+``checkpoint``  saving and restoring weights with the optimizer state; the best backup
+``preview``     ``preview.png``, ``loss.png``, TensorBoard scalars
+``session``     :class:`TrainingSession`: a whole run, its stop conditions and Ctrl-C
+
+Augmentation itself lives in :mod:`faceswap.augment`, the networks in
+:mod:`faceswap.model`, the folder layout in :mod:`faceswap.model_folder`.
+Importing this package does not import TensorFlow.
+"""
+
+from faceswap.augment import AugmentConfig
+from faceswap.train.config import TrainConfig
+from faceswap.train.session import Hardware, TrainingSession, TrainResult
+
+__all__ = ["AugmentConfig", "Hardware", "TrainConfig", "TrainResult", "TrainingSession"]

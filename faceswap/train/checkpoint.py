@@ -1,0 +1,151 @@
+"""Checkpoints: save the network with its optimizer, keep the best, restore both exactly.
+
+A checkpoint is the model folder's ``model.keras`` (network weights and the
+Adam state: step count, learning rate, both moment estimates) plus
+``state.json`` (:class:`faceswap.model_folder.TrainingState`), written in that
+order, each atomically. ``best/`` holds copies of both from the save with the
+lowest smoothed loss.
+
+Resuming does not train the loaded file's objects directly: a fresh network
+is built for this run (with this run's precision policy and devices), and the
+saved weights and optimizer variables are copied into it. So a model trained
+with mixed precision on a GPU resumes on a CPU in float32, and one trained on
+one GPU resumes on four. For the same reason the saved file always holds a
+float32 network with a plain Adam optimizer (a mixed-precision run saves a
+float32 copy): convert then runs it at the precision it chooses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceswap.errors import ModelError, TrainingDivergedError
+from faceswap.fileio import commit, remove_quietly, temporary_path
+from faceswap.model_folder import (
+    BEST_DIR,
+    MODEL_FILE,
+    STATE_FILE,
+    TrainingState,
+    check_model_matches_state,
+    load_keras_model,
+    read_state,
+    save_keras_atomic,
+    write_state,
+)
+
+log = logging.getLogger(__name__)
+
+
+def weights_finite(network: Any) -> bool:
+    """Whether every weight of ``network`` is finite (a NaN step can poison them with a finite loss)."""
+    return all(np.isfinite(np.asarray(weight)).all() for weight in network.get_weights())
+
+
+def save_checkpoint(folder: Path, network: Any, state: TrainingState) -> None:
+    """Save the network (with its optimizer) and the state atomically, weights first.
+
+    Raises
+    ------
+    TrainingDivergedError
+        When a weight is NaN or infinite; nothing is written.
+    OutputError
+        When the disk is full or the folder is not writable.
+    """
+    if not weights_finite(network):
+        raise TrainingDivergedError(
+            f"the weights became NaN or infinite by iteration {state.iteration}; "
+            f"the last good checkpoint in {folder} is untouched (resume with a lower --learning-rate)"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    save_keras_atomic(network, folder / MODEL_FILE)
+    write_state(folder, state)
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    """Put a copy of ``source`` at ``target`` atomically: a hard link where possible, else a real copy.
+
+    A link is free (an original model with its optimizer is about 1 GB) and
+    safe: checkpoints replace files by renaming new ones into place, never by
+    writing into them, so the linked file never changes.
+    """
+    temp = temporary_path(target)
+    try:
+        try:
+            os.link(source, temp)
+        except OSError:  # another file system, or links not supported
+            shutil.copyfile(source, temp)
+    except BaseException:
+        remove_quietly(temp)
+        raise
+    commit(temp, target)
+
+
+def backup_best(folder: Path) -> None:
+    """Copy the checkpoint just saved in ``folder`` into ``folder/best`` (weights first, atomically)."""
+    from faceswap.errors import OutputError
+    from faceswap.fileio import describe_os_error
+
+    best = folder / BEST_DIR
+    try:
+        best.mkdir(exist_ok=True)
+        _copy_atomic(folder / MODEL_FILE, best / MODEL_FILE)
+        _copy_atomic(folder / STATE_FILE, best / STATE_FILE)
+    except OSError as error:
+        raise OutputError(describe_os_error(error, best)) from error
+
+
+def load_checkpoint(folder: Path) -> tuple[Any, TrainingState]:
+    """Read a model folder for resuming: the saved network (compiled, with its optimizer) and its state.
+
+    Raises
+    ------
+    ModelError
+        When the folder, its state or its weights are missing, damaged or
+        do not match.
+    """
+    state = read_state(folder)
+    network = load_keras_model(folder / MODEL_FILE, compile=True)
+    check_model_matches_state(network, state, str(folder))
+    return network, state
+
+
+def copy_training_state(saved: Any, network: Any, where: str) -> bool:
+    """Copy weights and optimizer variables of ``saved`` into ``network`` (whose optimizer is built).
+
+    Used to resume (from the loaded file into this run's network) and to save
+    a float32 copy of a mixed-precision network. Variables are matched by
+    position (both networks are built by the same code) and checked by shape.
+    Returns whether optimizer state was copied: a model file without it (not
+    saved by training) restarts Adam's moments with a warning.
+
+    Raises
+    ------
+    ModelError
+        When the weights do not fit the network.
+    """
+    saved_weights, weights = saved.weights, network.weights
+    if len(saved_weights) != len(weights) or any(
+        tuple(a.shape) != tuple(b.shape) for a, b in zip(saved_weights, weights, strict=True)
+    ):
+        raise ModelError(f"{where}: the saved weights do not fit the {network.name} network")
+    for source, target in zip(saved_weights, weights, strict=True):
+        target.assign(np.asarray(source))
+    saved_optimizer = getattr(saved, "optimizer", None)
+    if saved_optimizer is None or not saved_optimizer.built:
+        log.warning("%s: the model file holds no optimizer state; Adam starts afresh", where)
+        return False
+    source_vars = saved_optimizer.variables
+    target_vars = network.optimizer.variables
+    if len(source_vars) != len(target_vars) or any(
+        tuple(a.shape) != tuple(b.shape) for a, b in zip(source_vars, target_vars, strict=True)
+    ):
+        raise ModelError(f"{where}: the saved optimizer state does not fit the network")
+    for source, target in zip(source_vars, target_vars, strict=True):
+        target.assign(np.asarray(source))
+    return True

@@ -1,0 +1,168 @@
+"""How training is going, in files: the preview image, the loss plot, TensorBoard scalars.
+
+``preview.png`` shows the same faces of each side every time: for A, the
+original, A's reconstruction (decoder A) and the swap (decoder B); then the
+same for B. Early on the reconstructions are blurry blobs; when they show the
+person sharply and the swaps show the *other* person in the same pose and
+expression, the model is ready for convert. With ``--timelapse`` every preview
+is also kept as ``timelapse/<iteration>.png``.
+
+``loss.png`` plots both sides' face loss per iteration (thin) and smoothed
+(bold) against the target, on a log scale.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceswap.fileio import write_bytes_atomic
+
+PREVIEW_FILE = "preview.png"
+LOSS_PLOT_FILE = "loss.png"
+TIMELAPSE_DIR = "timelapse"
+TENSORBOARD_DIR = "tensorboard"
+#: Previews show each face at least this large (64-px models are upscaled).
+MIN_TILE = 128
+_HEADER = 28
+_GAP = 8
+_BACKGROUND = 32
+
+
+def _label(canvas: np.ndarray, text: str, x: int, width: int) -> None:
+    font, scale, thickness = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1
+    (text_width, _), _ = cv2.getTextSize(text, font, scale, thickness)
+    origin = (x + max(0, (width - text_width) // 2), _HEADER - 9)
+    cv2.putText(canvas, text, origin, font, scale, (230, 230, 230), thickness, cv2.LINE_AA)
+
+
+def render_preview(columns: Sequence[tuple[str, np.ndarray]], groups: int = 2) -> np.ndarray:
+    """Arrange columns of faces into one labelled RGB image.
+
+    Parameters
+    ----------
+    columns
+        ``(label, faces)`` pairs; faces are ``(n, s, s, 3)`` in ``[0, 1]``
+        (float) or ``uint8``, the same ``n`` and ``s`` for all.
+    groups
+        The columns form this many equal groups, separated by a gap.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` RGB image.
+    """
+    count, size = columns[0][1].shape[:2]
+    tile = max(size, MIN_TILE)
+    per_group = len(columns) // groups
+    width = len(columns) * tile + (groups - 1) * _GAP
+    canvas = np.full((_HEADER + count * tile, width, 3), _BACKGROUND, np.uint8)
+    for number, (label, faces) in enumerate(columns):
+        x = number * tile + (number // per_group) * _GAP
+        _label(canvas, label, x, tile)
+        if faces.dtype != np.uint8:
+            faces = np.clip(np.asarray(faces, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        for row, face in enumerate(faces):
+            if tile != size:
+                face = cv2.resize(face, (tile, tile), interpolation=cv2.INTER_CUBIC)
+            canvas[_HEADER + row * tile : _HEADER + (row + 1) * tile, x : x + tile] = face
+    return canvas
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of an RGB image."""
+    ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return data.tobytes()
+
+
+def write_preview(folder: Path, image: np.ndarray, iteration: int, timelapse: bool) -> Path:
+    """Write ``preview.png`` (and the timelapse frame) atomically; returns the preview's path."""
+    data = encode_png(image)
+    path = folder / PREVIEW_FILE
+    write_bytes_atomic(path, data, durable=False)
+    if timelapse:
+        frames = folder / TIMELAPSE_DIR
+        frames.mkdir(exist_ok=True)
+        write_bytes_atomic(frames / f"{iteration:09d}.png", data, durable=False)
+    return path
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average (shorter at the start)."""
+    values = np.asarray(values, np.float64)
+    if len(values) == 0:
+        return values
+    sums = np.cumsum(np.insert(values, 0, 0.0))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(0, ends - window)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def plot_loss(
+    path: Path, history: Sequence[Sequence[float]], *, target: float, window: int, title: str
+) -> None:
+    """Plot ``[iteration, loss_a, loss_b]`` rows into a PNG (matplotlib's Agg backend; no display needed)."""
+    from matplotlib.figure import Figure
+
+    rows = np.asarray(history, np.float64).reshape(-1, 3)
+    figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    for column, (name, colour) in enumerate((("A", "tab:blue"), ("B", "tab:orange")), start=1):
+        if len(rows):
+            axes.plot(rows[:, 0], rows[:, column], color=colour, alpha=0.25, linewidth=0.8)
+            axes.plot(
+                rows[:, 0], smooth(rows[:, column], window), color=colour, linewidth=2, label=f"loss {name}"
+            )
+    if target > 0:
+        axes.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}")
+    if len(rows) and (rows[:, 1:] > 0).all():
+        axes.set_yscale("log")
+    axes.set_xlabel("iteration")
+    axes.set_ylabel("face loss")
+    axes.set_title(title)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="upper right")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    write_bytes_atomic(path, buffer.getvalue(), durable=False)
+
+
+class TensorBoardLog:
+    """Scalars for TensorBoard in ``<model folder>/tensorboard``.
+
+    Written with TensorFlow's own summary writer and the scalar plugin's
+    metadata, so training does not need the ``tensorboard`` package; viewing
+    does (``pip install tensorboard; tensorboard --logdir models/NAME``).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        from tensorflow.core.framework import summary_pb2
+
+        from faceswap.runtime import tf
+
+        self._tf = tf
+        self.folder = folder / TENSORBOARD_DIR
+        self._writer = tf.summary.create_file_writer(str(self.folder))
+        self._metadata = summary_pb2.SummaryMetadata(data_class=summary_pb2.DATA_CLASS_SCALAR)
+        self._metadata.plugin_data.plugin_name = "scalars"
+
+    def scalars(self, iteration: int, values: dict[str, float]) -> None:
+        """Record ``values`` at step ``iteration``."""
+        tf = self._tf
+        with self._writer.as_default(step=iteration):
+            for name, value in values.items():
+                tf.summary.write(name, tf.constant(value, tf.float32), metadata=self._metadata)
+
+    def flush(self) -> None:
+        """Write buffered records to disk."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        self._writer.close()

@@ -1,0 +1,684 @@
+"""A training run: load the faces, build or resume the model, train, save, report.
+
+Use it from Python::
+
+    from faceswap.train import TrainConfig, TrainingSession
+
+    session = TrainingSession.start("models/me-you", "faces/me", "faces/you",
+                                    TrainConfig(model="lite", batch_size=8))
+    result = session.run(time_limit=300)         # train for 5 minutes
+    result = session.run(iterations=500)         # and 500 iterations more
+    session = TrainingSession.resume("models/me-you")   # later, in another process
+
+:meth:`TrainingSession.run` trains until the first of: ``iterations`` more
+steps, ``time_limit`` seconds, the smoothed face loss of both sides at most
+``config.target_loss``, Ctrl-C (SIGINT) or SIGTERM. The model is saved every
+``config.save_every`` iterations and when the run stops; a NaN or infinite
+loss stops it with :class:`faceswap.errors.TrainingDivergedError`, leaving the
+last good checkpoint as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+import os
+import secrets
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceswap.errors import InputError, TrainingDivergedError
+from faceswap.fileio import ensure_output_dir, remove_stale_temporaries
+from faceswap.model_folder import STATE_FILE, TrainingState, read_state
+from faceswap.train.config import TrainConfig
+from faceswap.train.dataset import BatchSource, FaceSet, list_faces, load_faces
+
+log = logging.getLogger(__name__)
+
+#: The loss compared with the target is the mean of the last this many steps.
+SMOOTHING = 100
+#: ... and needs at least this many steps behind it.
+MIN_SMOOTHING = 20
+#: Above this many rows, the loss history is halved by averaging neighbours (older rows first).
+MAX_HISTORY = 20000
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """How to use the machine (not stored with the model).
+
+    Attributes
+    ----------
+    mixed_precision
+        Compute in float16 with float32 weights (``None``: when a GPU is present).
+    xla
+        Compile the step with XLA (GPU only; ignored with a warning on a CPU).
+    distribute
+        Train on all GPUs (``MirroredStrategy``), or on all workers of
+        ``TF_CONFIG`` (``MultiWorkerMirroredStrategy``).
+    progress
+        Show a progress bar on stderr.
+    """
+
+    mixed_precision: bool | None = None
+    xla: bool = False
+    distribute: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a run ended.
+
+    Attributes
+    ----------
+    iteration
+        Iterations done in total (all runs).
+    loss_a, loss_b
+        Smoothed face losses at the end.
+    reason
+        ``"target"``, ``"iterations"``, ``"time"`` or ``"interrupted"``.
+    seconds
+        Training time of this run.
+    faces_per_second
+        Throughput of this run (both sides' faces).
+    model_dir
+        Where the model was saved.
+    """
+
+    iteration: int
+    loss_a: float
+    loss_b: float
+    reason: str
+    seconds: float
+    faces_per_second: float
+    model_dir: Path
+
+
+def format_duration(seconds: float) -> str:
+    """``1h02m``, ``3m05s`` or ``42s``."""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def make_strategy(distribute: bool) -> Any:
+    """The ``tf.distribute`` strategy for this run.
+
+    With ``distribute``: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` is
+    set; otherwise ``MirroredStrategy`` over all GPUs, or over the CPU's
+    logical devices when there is no GPU and the CPU has been split into
+    several (how the tests exercise this path). Without it, or with a single
+    device, the default strategy.
+    """
+    from faceswap.runtime import tf
+
+    if not distribute:
+        return tf.distribute.get_strategy()
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    if len(devices) < 2:
+        log.warning("--distribute: only one device (%s); training on it alone", devices[0].name)
+        return tf.distribute.get_strategy()
+    return tf.distribute.MirroredStrategy([device.name for device in devices])
+
+
+def _is_chief(strategy: Any) -> bool:
+    """Whether this process writes the model folder (always, except non-chief multi-worker processes)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+@contextlib.contextmanager
+def _precision(mixed: bool) -> Iterator[None]:
+    """Keras' global dtype policy for building the network, restored afterwards."""
+    from faceswap.runtime import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+@contextlib.contextmanager
+def _opencv_single_threaded() -> Iterator[None]:
+    """OpenCV without its own thread pool while training, restored afterwards.
+
+    Augmentation works on small images in tf.data's parallel workers; OpenCV
+    threads on top of those and of TensorFlow's would oversubscribe the CPU.
+    """
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
+
+
+@contextlib.contextmanager
+def _graceful_stop(request: Callable[[str], None]) -> Iterator[None]:
+    """First Ctrl-C (or SIGTERM): ask the run to stop after this step and save. Second: stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            raise KeyboardInterrupt
+        request(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class TrainingSession:
+    """A model folder being trained: faces loaded, network built, ready to :meth:`run`.
+
+    Create one with :meth:`start` (a new model) or :meth:`resume`.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        faces: tuple[FaceSet, FaceSet],
+        config: TrainConfig,
+        state: TrainingState,
+        hardware: Hardware,
+        saved_network: Any = None,
+    ) -> None:
+        from faceswap.runtime import has_gpu, keras
+
+        self.model_dir = model_dir
+        self.faces = faces
+        self.config = config
+        self.state = state
+        self.hardware = hardware
+        self.strategy = make_strategy(hardware.distribute)
+        self.replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % self.replicas:
+            raise InputError(
+                f"batch size {config.batch_size} does not split evenly over {self.replicas} devices"
+            )
+        self.chief = _is_chief(self.strategy)
+        self.mixed_precision = has_gpu() if hardware.mixed_precision is None else hardware.mixed_precision
+        if self.mixed_precision and not has_gpu():
+            log.warning("mixed precision on a CPU is slow; it pays off on GPUs with tensor cores")
+        self.xla = hardware.xla and has_gpu()
+        if hardware.xla and not has_gpu():
+            log.warning("--xla ignored: it speeds up GPUs, but made a CPU step 6.5x slower")
+        self.source = BatchSource(
+            faces, config.batch_size // self.replicas, state.input_size, config.augment, config.seed or 0
+        )
+        self._build(saved_network, keras)
+        self._preview_indices = [
+            np.linspace(0, len(side) - 1, min(config.preview_faces, len(side))).round().astype(int)
+            for side in faces
+        ]
+        self.losses: tuple[deque, deque] = (deque(maxlen=SMOOTHING), deque(maxlen=SMOOTHING))
+        for _, loss_a, loss_b in state.loss_history[-SMOOTHING:]:
+            self.losses[0].append(loss_a)
+            self.losses[1].append(loss_b)
+        self._saved_iteration = state.iteration if saved_network is not None else -1
+        self._tensorboard = None
+
+    # -- construction ------------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        model_dir: Path | str,
+        faces_a: Path | str,
+        faces_b: Path | str,
+        config: TrainConfig | None = None,
+        hardware: Hardware | None = None,
+    ) -> TrainingSession:
+        """Prepare a new model in ``model_dir`` (which must not hold one yet).
+
+        Raises
+        ------
+        InputError
+            When a faces folder is missing, empty or mixed, or a setting is invalid.
+        OutputError
+            When ``model_dir`` already holds a model or cannot be written.
+        """
+        from faceswap.errors import OutputError
+
+        config = config or TrainConfig()
+        model_dir = Path(model_dir)
+        if (model_dir / STATE_FILE).exists():
+            raise OutputError(
+                f"{model_dir} already holds a model; pass --resume to go on training it, "
+                "or choose another --model-dir"
+            )
+        list_faces(faces_a, "A")
+        list_faces(faces_b, "B")
+        if config.seed is None:
+            config = replace(config, seed=secrets.randbelow(2**31))
+        input_size = config.check_model()
+        faces = (load_faces(faces_a, "A", input_size), load_faces(faces_b, "B", input_size))
+        ensure_output_dir(model_dir)
+        state = TrainingState(model=config.model, input_size=input_size, config=_stored(config, faces))
+        return cls(model_dir, faces, config, state, hardware or Hardware())
+
+    @classmethod
+    def resume(
+        cls,
+        model_dir: Path | str,
+        faces_a: Path | str | None = None,
+        faces_b: Path | str | None = None,
+        hardware: Hardware | None = None,
+        **changes: Any,
+    ) -> TrainingSession:
+        """Reopen a model folder to train on, exactly where it stopped.
+
+        Parameters
+        ----------
+        model_dir
+            The model folder.
+        faces_a, faces_b
+            Faces folders (default: those it was trained on).
+        hardware
+            How to use the machine.
+        **changes
+            :class:`TrainConfig` fields to change (e.g. ``learning_rate``);
+            the others keep their stored values. ``model`` cannot change.
+
+        Raises
+        ------
+        ModelError
+            When the folder holds no model or a damaged one.
+        """
+        model_dir = Path(model_dir)
+        state = read_state(model_dir)
+        if changes.get("model", state.model) != state.model:
+            raise InputError(
+                f"{model_dir} holds a {state.model!r} model; it cannot resume as {changes['model']!r}"
+            )
+        changes.pop("model", None)
+        config = TrainConfig.from_json(state.config, **changes)
+        if config.model != state.model:
+            config = replace(config, model=state.model)
+        faces_a = faces_a or state.config.get("faces_a")
+        faces_b = faces_b or state.config.get("faces_b")
+        if not faces_a or not faces_b:
+            raise InputError(f"{model_dir}: its state does not say which faces it was trained on; name them")
+        list_faces(faces_a, "A")
+        list_faces(faces_b, "B")
+        from faceswap.train.checkpoint import load_checkpoint
+
+        saved, state = load_checkpoint(model_dir)
+        faces = (load_faces(faces_a, "A", state.input_size), load_faces(faces_b, "B", state.input_size))
+        remove_stale_temporaries(model_dir)
+        state.config = _stored(config, faces)
+        return cls(model_dir, faces, config, state, hardware or Hardware(), saved_network=saved)
+
+    def _build(self, saved: Any, keras: Any) -> None:
+        from faceswap.model import build_autoencoder
+        from faceswap.runtime import tf
+        from faceswap.train.checkpoint import copy_training_state
+        from faceswap.train.step import SwapTrainer, compile_network
+
+        if saved is None:
+            keras.utils.set_random_seed(self.config.seed or 0)
+        with _precision(self.mixed_precision), self.strategy.scope():
+            self.network = build_autoencoder(self.config.model)
+            compile_network(self.network, self.config)
+            if saved is not None:
+                copy_training_state(saved, self.network, str(self.model_dir))
+                self.network.optimizer.learning_rate.assign(self.config.learning_rate)
+            self.trainer = SwapTrainer(self.network, self.config)
+            self.trainer.compile(mixed_precision=self.mixed_precision, jit_compile=self.xla)
+        self._preview_function = _preview_function(self.network)
+        self._float32_copy = None
+        if self.mixed_precision:  # saved as float32 (see faceswap.train.checkpoint), kept in host memory
+            with _precision(False), tf.device("/cpu:0"):
+                self._float32_copy = build_autoencoder(self.config.model)
+                compile_network(self._float32_copy, self.config)
+
+    # -- training ----------------------------------------------------------------------------------
+
+    def dataset(self) -> Any:
+        """The training batches from the current iteration on, distributed over the devices when several."""
+        from faceswap.train.dataset import make_dataset
+
+        local = self.strategy.extended.worker_devices if self.replicas > 1 else ("",)
+        start = self.state.iteration * len(local)
+        if self.replicas == 1:
+            return make_dataset(self.source, start)
+        return self.strategy.distribute_datasets_from_function(
+            lambda context: make_dataset(self.source, start, context.input_pipeline_id)
+        )
+
+    def run(
+        self,
+        iterations: int | None = None,
+        time_limit: float | None = None,
+        callbacks: Sequence[Any] = (),
+    ) -> TrainResult:
+        """Train until a stop condition; save and write the preview and plot at the end.
+
+        Parameters
+        ----------
+        iterations
+            Stop after this many more steps (``None``: no limit).
+        time_limit
+            Stop after this many seconds of training (``None``: no limit).
+        callbacks
+            Extra Keras callbacks (called after the session's own at each step).
+
+        Raises
+        ------
+        TrainingDivergedError
+            When a loss or weight became NaN or infinite; nothing is saved.
+        """
+        if iterations is not None and iterations < 1:
+            raise InputError(f"iterations must be at least 1, not {iterations}")
+        if time_limit is not None and not time_limit > 0:
+            raise InputError(f"the time limit must be positive, not {time_limit}")
+        monitor = _monitor_class()(self, iterations, time_limit)
+        # The final save runs under the same Ctrl-C handling: a first Ctrl-C there changes nothing.
+        with _graceful_stop(monitor.request_stop), _opencv_single_threaded():
+            with monitor.progress_bar():
+                self.trainer.fit(
+                    self.dataset(),
+                    epochs=1,
+                    steps_per_epoch=iterations or 2**40,
+                    verbose=0,
+                    shuffle=False,
+                    callbacks=[monitor, *callbacks],
+                )
+            if monitor.diverged:
+                raise TrainingDivergedError(monitor.diverged)
+            self.save()
+            self.write_feedback()
+            if self._tensorboard is not None:
+                self._tensorboard.flush()
+        loss_a, loss_b = self.smoothed_losses()
+        return TrainResult(
+            iteration=self.state.iteration,
+            loss_a=loss_a,
+            loss_b=loss_b,
+            reason=monitor.reason or "iterations",
+            seconds=monitor.seconds,
+            faces_per_second=monitor.faces_per_second,
+            model_dir=self.model_dir,
+        )
+
+    def smoothed_losses(self) -> tuple[float, float]:
+        """Mean face loss of each side over the last :data:`SMOOTHING` steps (NaN before any)."""
+        return tuple(float(np.mean(values)) if values else math.nan for values in self.losses)  # type: ignore[return-value]
+
+    def record(self, logs: dict[str, float], seconds: float) -> None:
+        """Account for one finished step."""
+        state = self.state
+        state.iteration += 1
+        state.elapsed += seconds
+        state.loss_history.append([state.iteration, float(logs["loss_a"]), float(logs["loss_b"])])
+        if len(state.loss_history) > MAX_HISTORY:
+            state.loss_history = _halve(state.loss_history)
+        self.losses[0].append(float(logs["loss_a"]))
+        self.losses[1].append(float(logs["loss_b"]))
+        if self.config.tensorboard and self.chief:
+            if self._tensorboard is None:
+                from faceswap.train.preview import TensorBoardLog
+
+                self._tensorboard = TensorBoardLog(self.model_dir)
+            self._tensorboard.scalars(state.iteration, {**logs, "seconds_per_step": seconds})
+
+    def reached_target(self) -> bool:
+        """Whether the smoothed face loss of both sides is at most the target."""
+        if min(len(values) for values in self.losses) < MIN_SMOOTHING:
+            return False
+        return max(self.smoothed_losses()) <= self.config.target_loss
+
+    def divergence_message(self, name: str, value: float) -> str:
+        """What to tell the user when ``name`` (e.g. ``loss_a``) became ``value`` (NaN or infinite)."""
+        where = f"{name.replace('_', ' ')} became {value} at iteration {self.state.iteration + 1}"
+        if self._saved_iteration < 0:
+            kept = f"no checkpoint was saved yet in {self.model_dir}"
+        else:
+            kept = f"the last good checkpoint (iteration {self._saved_iteration}) in {self.model_dir} is kept"
+        return f"{where}: training diverged; {kept}; try again with a lower --learning-rate"
+
+    # -- output ------------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Save a checkpoint (unless this iteration is saved), and back it up as the best if it is."""
+        from faceswap.train.checkpoint import backup_best, copy_training_state, save_checkpoint
+
+        if self._saved_iteration == self.state.iteration:
+            return
+        loss = max(self.smoothed_losses()) if all(self.losses) else math.inf
+        better = math.isfinite(loss) and (self.state.best_loss is None or loss < self.state.best_loss)
+        if better:
+            self.state.best_loss = loss
+        network = self.network
+        if self._float32_copy is not None:
+            copy_training_state(self.network, self._float32_copy, str(self.model_dir))
+            network = self._float32_copy
+        if self.chief:
+            save_checkpoint(self.model_dir, network, self.state)
+            if better:
+                backup_best(self.model_dir)
+        else:  # every worker takes part in saving; only the chief keeps the file
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as scratch:
+                save_checkpoint(Path(scratch), network, self.state)
+        self._saved_iteration = self.state.iteration
+
+    def preview(self) -> np.ndarray:
+        """The preview image: for each side, original, reconstruction and swap of fixed faces."""
+        from faceswap.train.preview import render_preview
+
+        originals = [self.source.plain(side, self._preview_indices[side])["face"] for side in (0, 1)]
+        faces = [face.astype(np.float32) / 255.0 for face in originals]
+        outputs = [np.asarray(output) for output in self._preview_function(faces[0], faces[1])]
+        recon_a, swap_a, recon_b, swap_b = outputs
+        return render_preview(
+            [
+                ("A", originals[0]),
+                ("A > A", recon_a),
+                ("A > B", swap_a),
+                ("B", originals[1]),
+                ("B > B", recon_b),
+                ("B > A", swap_b),
+            ]
+        )
+
+    def write_feedback(self) -> None:
+        """Write ``preview.png`` (and the timelapse frame) and ``loss.png``."""
+        if not self.chief:
+            return
+        from faceswap.train.preview import LOSS_PLOT_FILE, plot_loss, write_preview
+
+        write_preview(self.model_dir, self.preview(), self.state.iteration, self.config.timelapse)
+        loss_a, loss_b = self.smoothed_losses()
+        plot_loss(
+            self.model_dir / LOSS_PLOT_FILE,
+            self.state.loss_history,
+            target=self.config.target_loss,
+            window=SMOOTHING,
+            title=f"{self.config.model} · iteration {self.state.iteration} · "
+            f"loss A {loss_a:.4f}, B {loss_b:.4f}",
+        )
+
+
+def _stored(config: TrainConfig, faces: tuple[FaceSet, FaceSet]) -> dict[str, Any]:
+    """What ``state.json`` keeps of the run's settings: the recipe and the faces folders."""
+    return {
+        **config.to_json(),
+        "faces_a": str(faces[0].folder.resolve()),
+        "faces_b": str(faces[1].folder.resolve()),
+    }
+
+
+def _halve(history: list[list[float]]) -> list[list[float]]:
+    """Average neighbouring rows (keeping the later iteration number): half the rows, the same curve."""
+    rows = np.asarray(history, np.float64)
+    pairs = len(rows) // 2 * 2
+    merged = np.column_stack([rows[1:pairs:2, 0], (rows[0:pairs:2, 1:] + rows[1:pairs:2, 1:]) / 2])
+    result = [[int(row[0]), float(row[1]), float(row[2])] for row in merged]
+    return result + [list(row) for row in history[pairs:]]
+
+
+def _preview_function(network: Any) -> Callable[[np.ndarray, np.ndarray], Any]:
+    """A compiled function: ``(faces_a, faces_b) → (A by A, A by B, B by B, B by A)``."""
+    from faceswap.runtime import tf
+
+    encoder = network.get_layer("encoder")
+    decoder_a, decoder_b = network.get_layer("decoder_a"), network.get_layer("decoder_b")
+
+    @tf.function(reduce_retracing=True)
+    def predict(faces_a, faces_b):
+        code_a, code_b = encoder(faces_a, training=False), encoder(faces_b, training=False)
+        return (
+            decoder_a(code_a, training=False)[0],
+            decoder_b(code_a, training=False)[0],
+            decoder_b(code_b, training=False)[0],
+            decoder_a(code_b, training=False)[0],
+        )
+
+    return predict
+
+
+@functools.cache
+def _monitor_class() -> type:
+    """:class:`_Monitor` as a Keras callback (made on first use, so this module imports without Keras)."""
+    from faceswap.runtime import keras
+
+    class Monitor(_Monitor, keras.callbacks.Callback):
+        pass
+
+    return Monitor
+
+
+class _Monitor:
+    """The session's Keras callback: bookkeeping, stop conditions, saves, previews, progress bar."""
+
+    def __init__(self, session: TrainingSession, iterations: int | None, time_limit: float | None) -> None:
+        super().__init__()
+        self.session = session
+        self.start_iteration = session.state.iteration
+        self.stop_iteration = None if iterations is None else self.start_iteration + iterations
+        self.time_limit = time_limit
+        self.reason: str | None = None
+        self.diverged: str | None = None
+        self.seconds = 0.0
+        self.faces_per_second = 0.0
+        self._step_seconds: float | None = None
+        self._bar: Any = None
+        self._stop_requested: str | None = None
+
+    # -- stop requests ---------------------------------------------------------------------------
+
+    def request_stop(self, why: str) -> None:
+        """Called from a signal handler: finish this step, save, stop."""
+        self._stop_requested = why
+        log.warning("%s: stopping after this step and saving (press Ctrl-C again to quit at once)", why)
+
+    @contextlib.contextmanager
+    def progress_bar(self) -> Iterator[None]:
+        """A tqdm bar on stderr (when enabled), with log lines printed above it."""
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        session = self.session
+        total = self.stop_iteration
+        self._bar = tqdm(
+            total=total,
+            initial=self.start_iteration,
+            desc=f"train {session.config.model}",
+            unit="it",
+            disable=not (session.hardware.progress and session.chief),
+            dynamic_ncols=True,
+            leave=True,
+        )
+        with self._bar, logging_redirect_tqdm(loggers=[logging.getLogger("faceswap")]):
+            yield
+
+    # -- Keras callback hooks --------------------------------------------------------------------
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._begin = self._last = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        session = self.session
+        now = time.monotonic()
+        seconds, self._last = now - self._last, now
+        self.seconds = now - self._begin
+        logs = {key: float(value) for key, value in (logs or {}).items()}
+        bad = [key for key, value in logs.items() if not math.isfinite(value)]
+        if bad:
+            self.diverged = session.divergence_message(bad[0], logs[bad[0]])
+            self.model.stop_training = True
+            return
+        session.record(logs, seconds)
+        self._update_speed(seconds)
+        iteration = session.state.iteration
+        self._show(logs)
+        if iteration % session.config.save_every == 0:
+            session.save()
+        if iteration % session.config.preview_every == 0:
+            session.write_feedback()
+        self.reason = self._stop_reason(iteration, now)
+        if self.reason:
+            self.model.stop_training = True
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _update_speed(self, seconds: float) -> None:
+        """Exponential average of the step time; the first step (tracing, compiling) does not count."""
+        session = self.session
+        if session.state.iteration == self.start_iteration + 1:
+            return
+        self._step_seconds = (
+            seconds if self._step_seconds is None else 0.9 * self._step_seconds + 0.1 * seconds
+        )
+        self.faces_per_second = 2 * session.config.batch_size / max(self._step_seconds, 1e-9)
+
+    def _show(self, logs: dict[str, float]) -> None:
+        if self._bar is None or self._bar.disable:
+            return
+        loss_a, loss_b = self.session.smoothed_losses()
+        self._bar.set_postfix_str(
+            f"loss A {loss_a:.4f} B {loss_b:.4f} | {self.faces_per_second:.1f} faces/s", refresh=False
+        )
+        self._bar.update(1)
+
+    def _stop_reason(self, iteration: int, now: float) -> str | None:
+        if self._stop_requested:
+            return "interrupted"
+        if self.session.reached_target():
+            return "target"
+        if self.stop_iteration is not None and iteration >= self.stop_iteration:
+            return "iterations"
+        if self.time_limit is not None and now - self._begin >= self.time_limit:
+            return "time"
+        return None

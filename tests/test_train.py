@@ -1,0 +1,184 @@
+"""Training for real, in-process: the loss falls, files are written, resume is exact, guards hold."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from faceswap.errors import InputError, OutputError, TrainingDivergedError
+from faceswap.model_folder import load_keras_model, load_swap_model, read_state
+from faceswap.train import Hardware, TrainConfig, TrainingSession
+from faceswap.train import session as session_module
+
+pytestmark = pytest.mark.slow
+QUIET = Hardware(progress=False)
+
+
+def lite(**changes) -> TrainConfig:
+    return TrainConfig(
+        model="lite", **{"batch_size": 2, "seed": 1, "save_every": 1000, "preview_every": 1000, **changes}
+    )
+
+
+def tensorboard_scalars(folder: Path) -> dict[str, list[float]]:
+    from faceswap.runtime import tf
+
+    scalars: dict[str, list[float]] = {}
+    for events in sorted(folder.glob("events.out.tfevents*")):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                assert value.metadata.plugin_data.plugin_name in ("scalars", "")
+                scalars.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
+    return scalars
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, faces_d18: Path, faces_d19: Path):
+    """20 iterations of the lite model on d18 (A) and d19 (B), batch 4, with every output switched on."""
+    folder = tmp_path_factory.mktemp("models") / "d18-d19"
+    config = lite(batch_size=4, save_every=10, preview_every=10, tensorboard=True, timelapse=True)
+    session = TrainingSession.start(folder, faces_d18, faces_d19, config, QUIET)
+    return session, session.run(iterations=20)
+
+
+def test_a_short_real_run_lowers_the_loss_of_both_sides(trained) -> None:
+    session, result = trained
+    assert result.reason == "iterations" and result.iteration == 20
+    history = np.array(session.state.loss_history)
+    assert history.shape == (20, 3) and list(history[:, 0]) == list(range(1, 21))
+    first, last = history[:5, 1:].mean(axis=0), history[-5:, 1:].mean(axis=0)
+    assert (last < 0.8 * first).all(), (first, last)
+    assert result.faces_per_second > 0
+
+
+def test_the_run_leaves_a_complete_model_folder(trained) -> None:
+    session, result = trained
+    folder = result.model_dir
+    preview = cv2.imread(str(folder / "preview.png"))
+    assert preview.shape == (
+        28 + 4 * 128,
+        6 * 128 + 8,
+        3,
+    )  # header + 4 faces; A and B triplets of 128-px tiles
+    assert preview[28:, :128].std() > 20  # real faces in the first column
+    plot = cv2.imread(str(folder / "loss.png"))
+    assert plot is not None and plot.shape[0] > 200 and plot.shape[1] > 400
+    assert sorted(path.name for path in (folder / "timelapse").iterdir()) == [
+        "000000010.png",
+        "000000020.png",
+    ]
+    assert tensorboard_scalars(folder / "tensorboard")["loss_a"] == [
+        pytest.approx(row[1]) for row in session.state.loss_history
+    ]
+    state = read_state(folder)
+    assert state.model == "lite" and state.input_size == 64 and state.iteration == 20
+    assert state.config["batch_size"] == 4 and state.config["seed"] == 1
+    assert Path(state.config["faces_a"]).name.startswith("faces_d18")
+    assert read_state(folder / "best").iteration in (10, 20)
+    assert load_swap_model(folder / "best").name == "lite"
+    # Convert's loader takes it (safe mode), and the optimizer state travels in model.keras.
+    swap = load_swap_model(folder)
+    faces = session.source.plain(0, range(3))["face"]
+    swapped, mask = swap.predict(faces, "b")
+    assert swapped.shape == (3, 64, 64, 3) and mask.shape == (3, 64, 64, 1)
+    network = load_keras_model(folder / "model.keras", compile=True)
+    assert int(np.asarray(network.optimizer.iterations)) == 20
+
+
+def test_resume_continues_exactly_where_training_stopped(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path
+) -> None:
+    """4 iterations in one go and 2 + 2 with a resume in between give the same weights and Adam state."""
+    straight = TrainingSession.start(tmp_path / "straight", faces_d18, faces_d19, lite(), QUIET)
+    straight.run(iterations=4)
+    TrainingSession.start(tmp_path / "split", faces_d18, faces_d19, lite(), QUIET).run(iterations=2)
+    resumed = TrainingSession.resume(tmp_path / "split", hardware=QUIET)
+    assert resumed.state.iteration == 2 and int(np.asarray(resumed.network.optimizer.iterations)) == 2
+    assert resumed.run(iterations=2).iteration == 4
+    one = load_keras_model(tmp_path / "straight" / "model.keras", compile=True)
+    two = load_keras_model(tmp_path / "split" / "model.keras", compile=True)
+    for a, b in zip(one.get_weights(), two.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(one.optimizer.variables, two.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert read_state(tmp_path / "split").loss_history == read_state(tmp_path / "straight").loss_history
+    with pytest.raises(InputError, match="cannot resume as 'original'"):
+        TrainingSession.resume(tmp_path / "split", hardware=QUIET, model="original")
+    with pytest.raises(OutputError, match="already holds a model"):
+        TrainingSession.start(tmp_path / "split", faces_d18, faces_d19, lite(), QUIET)
+
+
+def test_target_and_time_limits_stop_training(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, lite(target_loss=0.5), QUIET)
+    monkeypatch.setattr(session_module, "MIN_SMOOTHING", 2)
+    result = session.run(iterations=50)
+    assert result.reason == "target" and result.iteration == 2
+    session.config = lite(target_loss=0.0)
+    result = session.run(time_limit=0.01)
+    assert result.reason == "time" and result.iteration == 3
+    assert read_state(tmp_path / "m").iteration == 3
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_checkpoint(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path
+) -> None:
+    from faceswap.runtime import keras
+
+    folder = tmp_path / "m"
+    session = TrainingSession.start(folder, faces_d18, faces_d19, lite(save_every=2), QUIET)
+    saved: dict[str, str] = {}
+
+    class Poison(keras.callbacks.Callback):
+        """After iteration 3 (checkpoint at 2), one weight of the shared encoder becomes NaN."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            if session.state.iteration == 3:
+                saved.update(model=digest(folder / "model.keras"), state=digest(folder / "state.json"))
+                kernel = session.network.get_layer("encoder").get_layer("dense_code").kernel
+                kernel.assign(np.where(np.eye(*kernel.shape, dtype=bool), np.nan, np.asarray(kernel)))
+
+    with pytest.raises(
+        TrainingDivergedError, match=r"loss a became nan at iteration 4.*checkpoint \(iteration 2\)"
+    ):
+        session.run(iterations=10, callbacks=[Poison()])
+    assert (
+        digest(folder / "model.keras") == saved["model"] and digest(folder / "state.json") == saved["state"]
+    )
+    assert read_state(folder).iteration == 2
+    # Weights poisoned while the loss was still finite are refused at saving time, too.
+    session.state.iteration = 5
+    with pytest.raises(TrainingDivergedError, match="NaN or infinite"):
+        session.save()
+    assert digest(folder / "model.keras") == saved["model"]
+
+
+def test_mixed_precision_trains_and_saves_a_float32_model(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path
+) -> None:
+    from faceswap.runtime import keras
+
+    folder = tmp_path / "m"
+    session = TrainingSession.start(
+        folder, faces_d18, faces_d19, lite(), Hardware(mixed_precision=True, progress=False)
+    )
+    assert session.network.get_layer("encoder").get_layer("down0_conv").compute_dtype == "float16"
+    assert type(session.trainer.optimizer).__name__ == "LossScaleOptimizer"
+    session.run(iterations=1)
+    assert keras.mixed_precision.global_policy().name == "float32"  # the policy does not leak
+    saved = load_keras_model(folder / "model.keras", compile=True)
+    assert saved.get_layer("encoder").get_layer("down0_conv").compute_dtype == "float32"
+    assert type(saved.optimizer).__name__ == "Adam" and int(np.asarray(saved.optimizer.iterations)) == 1
+    resumed = TrainingSession.resume(folder, hardware=QUIET)
+    assert not resumed.mixed_precision and resumed.run(iterations=1).iteration == 2
+    assert json.loads((folder / "state.json").read_text())["iteration"] == 2

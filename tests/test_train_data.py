@@ -1,0 +1,174 @@
+"""Training data and losses: faces folders, landmark masks, deterministic batches, the tf.data pipeline."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from faceswap.augment import AugmentConfig
+from faceswap.crops import read_crop, write_crop
+from faceswap.errors import InputError
+from faceswap.train.dataset import (
+    BATCH_KEYS,
+    BatchSource,
+    landmark_masks,
+    list_faces,
+    load_faces,
+    mask_outline,
+)
+
+
+@pytest.fixture(scope="module")
+def faces_a(faces_d18: Path) -> object:
+    return load_faces(faces_d18, "A", 64)
+
+
+@pytest.fixture(scope="module")
+def faces_b(faces_d19: Path) -> object:
+    return load_faces(faces_d19, "B", 64)
+
+
+def test_faces_are_kept_at_twice_the_input_across_the_face(faces_a) -> None:
+    assert len(faces_a) == 40 and faces_a.without_landmarks == 0
+    start, stop = faces_a.face_box
+    assert stop - start == pytest.approx(128, abs=0.5)
+    size = faces_a.images.shape[1]
+    assert faces_a.images.shape == (40, size, size, 3) and faces_a.images.dtype == np.uint8
+    # The inner landmarks (brows to lips) fill the face region; the jaw reaches below it, within the crop.
+    inner = faces_a.landmarks[:, 17:]
+    assert inner.min() > start - 0.05 * (stop - start) and inner.max() < stop + 0.05 * (stop - start)
+    assert faces_a.landmarks.min() > 0 and faces_a.landmarks.max() < size
+
+
+def test_masks_follow_the_landmarks(faces_a) -> None:
+    source = BatchSource((faces_a, faces_a), 4, 64, AugmentConfig.none(), seed=0)
+    plain = source.plain(0, range(4))
+    hull, features = plain["mask"][..., 0] / 255.0, plain["mask"][..., 1] / 255.0
+    assert 0.75 < hull.mean() < 0.99  # the face fills most of the face region, not all of it
+    assert features.mean() > 0.03 and (features * (1 - hull)).sum() < 0.02 * features.sum()
+    # The mask is drawn from the landmarks: the eye centres are inside both masks.
+    start, stop = source.faces[0].face_box
+    eye = (
+        (source.faces[0].landmarks[0, 36:42].mean(axis=0) - start) * 64 / (stop - start)
+    )  # working copy → 64 px
+    x, y = np.floor(eye).astype(int)
+    assert hull[0, y, x] == 1 and features[0, y, x] > 0.9
+
+
+def test_landmark_masks_are_anti_aliased_polygons() -> None:
+    # 68 points on the square [8, 24]², eyes and mouth at its centre.
+    corners = [[8.0, 8.0], [24.0, 8.0], [24.0, 24.0], [8.0, 24.0]]
+    landmarks = np.array(corners * 17)
+    landmarks[36:42] = [[14, 14], [15, 13], [16, 13], [17, 14], [16, 15], [15, 15]]
+    landmarks[42:48] = landmarks[36:42] + np.array([0, 4])
+    landmarks[48:68] = [[12, 20], [20, 20], [20, 22], [12, 22]] * 5
+    outline = mask_outline(landmarks)
+    assert outline.shape == (92, 2)
+    masks = landmark_masks(outline[None], 32)
+    assert masks.shape == (1, 32, 32, 2) and masks.dtype == np.uint8
+    hull, features = masks[0, ..., 0], masks[0, ..., 1]
+    assert hull[16, 16] == 255 and hull[2, 2] == 0 and hull[8:24, 8:24].min() == 255
+    assert hull[:7].max() == 0 and hull[26:].max() == 0 and hull[:, 26:].max() == 0  # sharp, within a pixel
+    assert features[14, 15] == 255 and features[21, 16] == 255 and features[10, 10] == 0
+    # Moving the outline moves the masks.
+    shifted = landmark_masks(outline[None] + [3, 0], 32)
+    np.testing.assert_array_equal(shifted[0, :, 3:], masks[0, :, :-3])
+
+
+def test_batches_are_deterministic_and_cover_every_face(faces_a, faces_b) -> None:
+    source = BatchSource((faces_a, faces_b), 8, 64, AugmentConfig(), seed=3)
+    first, again, next_batch = source.batch(7), source.batch(7), source.batch(8)
+    assert set(first) == set(BATCH_KEYS)
+    for key in BATCH_KEYS:
+        np.testing.assert_array_equal(first[key], again[key])
+        assert first[key].dtype == np.uint8 and first[key].shape[:3] == (8, 64, 64)
+    assert not np.array_equal(first["warped_a"], next_batch["warped_a"])
+    # One epoch (5 batches of 8 out of 40) visits every face exactly once, in a new order each epoch.
+    epoch = np.concatenate([source.indices(number, 0) for number in range(5)])
+    assert sorted(epoch) == list(range(40))
+    assert not np.array_equal(epoch, np.concatenate([source.indices(number, 0) for number in range(5, 10)]))
+    other_seed = BatchSource((faces_a, faces_b), 8, 64, AugmentConfig(), seed=4)
+    assert not np.array_equal(other_seed.batch(7)["warped_a"], first["warped_a"])
+
+
+def test_the_tf_data_pipeline_yields_the_source_batches(faces_a, faces_b) -> None:
+    from faceswap.train.dataset import make_dataset
+
+    source = BatchSource((faces_a, faces_b), 4, 64, AugmentConfig(), seed=1)
+    dataset = make_dataset(source, start=10, workers=2)
+    for offset, element in enumerate(dataset.take(3)):
+        expected = source.batch(10 + offset)
+        for key in BATCH_KEYS:
+            np.testing.assert_array_equal(element[key].numpy(), expected[key])
+
+
+def test_missing_empty_and_mixed_folders_are_refused(tmp_path: Path, faces_d18: Path) -> None:
+    with pytest.raises(InputError, match="no such folder"):
+        list_faces(tmp_path / "missing", "A")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no faces here")
+    with pytest.raises(InputError, match="no face images"):
+        list_faces(tmp_path / "empty", "A")
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    files = sorted(faces_d18.glob("*.png"))[:3]
+    for path in files:
+        shutil.copy(path, mixed)
+    image, _ = read_crop(files[0])
+    write_crop(mixed / "small.png", cv2.resize(image, (128, 128)))
+    with pytest.raises(InputError, match=r"different sizes.*small\.png"):
+        load_faces(mixed, "A", 64)
+
+
+def test_crops_without_landmarks_use_the_mean_face(tmp_path: Path, faces_d18: Path, caplog) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for path in sorted(faces_d18.glob("*.png"))[:2]:
+        image, _ = read_crop(path)
+        write_crop(folder / path.name, image)  # no metadata
+    (folder / "broken.png").write_bytes(b"not a png")
+    with caplog.at_level(logging.WARNING, logger="faceswap"):
+        faces = load_faces(folder, "B", 64)
+    assert len(faces) == 2 and faces.without_landmarks == 2
+    messages = " ".join(record.getMessage() for record in caplog.records)
+    assert "skipped 1 unusable" in messages and "no landmarks" in messages and "only 2 faces" in messages
+    hull = BatchSource((faces, faces), 2, 64, AugmentConfig.none()).plain(0, [0])["mask"][0, ..., 0]
+    assert 0.3 < hull.mean() / 255 < 0.8
+
+
+def test_losses() -> None:
+    from faceswap.runtime import tf
+    from faceswap.train.loss import face_loss, mask_loss, pixel_weights
+
+    rng = np.random.default_rng(0)
+    target = tf.constant(rng.random((2, 32, 32, 3), dtype=np.float32))
+    noisy = tf.clip_by_value(target + rng.normal(0, 0.1, (2, 32, 32, 3)).astype(np.float32), 0, 1)
+    ones = tf.ones((2, 32, 32, 1))
+    mae = face_loss("mae")
+    assert float(mae(target, noisy, ones)) == pytest.approx(
+        float(tf.reduce_mean(tf.abs(target - noisy))), rel=1e-5
+    )
+    assert float(mae(target, target, ones)) == 0
+    dssim = face_loss("ssim")
+    assert float(dssim(target, target, ones)) == pytest.approx(0, abs=1e-5)
+    reference = float(
+        tf.reduce_mean(tf.image.ssim(target, noisy, max_val=1.0, filter_size=11, filter_sigma=1.5))
+    )
+    assert float(dssim(target, noisy, ones)) == pytest.approx((1 - reference) / 2, rel=1e-3)
+    assert float(dssim(target, noisy, ones)) > 0.01
+    # The weight decides where errors count: an error only outside the hull costs background_weight.
+    masks = np.zeros((2, 32, 32, 2), np.float32)
+    masks[:, 8:24, 8:24, 0] = 1
+    weights = pixel_weights(tf.constant(masks), 0.0, 0.0)
+    outside = target.numpy().copy()
+    outside[:, :4] = 1 - outside[:, :4]
+    assert float(mae(target, tf.constant(outside), weights)) == 0
+    assert float(mae(target, tf.constant(outside), pixel_weights(tf.constant(masks), 0.5, 0.0))) > 0.01
+    assert float(mask_loss(tf.constant(masks[..., :1]), tf.constant(masks[..., :1]))) == 0
+    with pytest.raises(ValueError, match="unknown loss"):
+        face_loss("mse")
