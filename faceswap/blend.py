@@ -1,0 +1,182 @@
+"""The blender: paste swapped faces back into their frame.
+
+For each face the decoder's output (the aligned face square, ``padding=0``)
+is warped back onto the frame with the inverse of the face's alignment
+(:func:`faceswap.align.warp_to_frame`), together with the decoder's mask and
+the square's own coverage. Then, within a small region of the frame around the
+face (nothing outside it is touched, so the rest of the frame stays
+bit-identical):
+
+1. the blend mask is built (:func:`faceswap.mask.build_mask`: learned, hull or
+   combined, eroded or dilated, feathered);
+2. the swapped face's colours are matched to the original's within that mask
+   (:func:`faceswap.color.match_color`);
+3. optionally sharpened (an unsharp mask as wide as the model's upscaling,
+   ``--sharpen``);
+4. optionally Poisson-blended into the frame (``--seamless``,
+   :func:`cv2.seamlessClone`), which carries the frame's shading across the
+   face;
+5. alpha-blended: ``frame + mask · (face - frame)``, so wherever the mask is 0
+   the frame keeps its exact pixels.
+
+The geometry used (alignment matrix and landmarks) should be the *smoothed*
+geometry of the face (see :mod:`faceswap.convert_plan`): the face, its mask
+and the mask's edge then all move together, and no more than the face moved.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from faceswap.align import invert, transform_points, warp_to_frame
+from faceswap.color import DEFAULT_COLOR, ColorMethod, match_color
+from faceswap.mask import DEFAULT_BLUR, DEFAULT_ERODE, MaskKind, build_mask
+
+#: Pixels around the face square's bounding box included in the blend region.
+REGION_MARGIN = 2
+#: The face square's edge left out of the blend, in the decoder's pixels (bilinear interpolation
+#: blends the outermost one with the black outside).
+COVERAGE_INSET = 1.0
+
+
+@dataclass(frozen=True)
+class BlendOptions:
+    """How faces are pasted (the ``convert`` options of the same names)."""
+
+    mask: MaskKind = "combined"
+    erode: float = DEFAULT_ERODE
+    blur: float = DEFAULT_BLUR
+    color: ColorMethod = DEFAULT_COLOR
+    seamless: bool = False
+    sharpen: float = 0.0
+
+
+@dataclass(frozen=True)
+class SwappedFace:
+    """One face to paste.
+
+    Attributes
+    ----------
+    face
+        The decoder's face, ``float32`` RGB in ``[0, 1]``, shape ``(s, s, 3)``.
+    mask
+        The decoder's mask, ``float32`` in ``[0, 1]``, shape ``(s, s)`` or ``(s, s, 1)``.
+    matrix
+        Alignment matrix (frame pixels to unit face space) the face was cropped with.
+    landmarks
+        The face's 68 landmarks in frame pixels (for the hull mask).
+    """
+
+    face: np.ndarray
+    mask: np.ndarray
+    matrix: np.ndarray
+    landmarks: np.ndarray
+
+
+def face_size(matrix: np.ndarray) -> float:
+    """Side of the face square in frame pixels."""
+    return 1.0 / math.sqrt(abs(float(np.linalg.det(np.asarray(matrix)[:, :2]))))
+
+
+def paste_region(matrix: np.ndarray, frame_size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """Bounding box ``(left, top, right, bottom)`` of the face square in the frame, or ``None`` if outside."""
+    width, height = frame_size
+    corners = transform_points(np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float), invert(matrix))
+    left, top = np.floor(corners.min(axis=0)).astype(int) - REGION_MARGIN
+    right, bottom = np.ceil(corners.max(axis=0)).astype(int) + REGION_MARGIN + 1
+    left, top = max(int(left), 0), max(int(top), 0)
+    right, bottom = min(int(right), width), min(int(bottom), height)
+    if right - left < 2 or bottom - top < 2:
+        return None
+    return left, top, right, bottom
+
+
+def sharpen(face: np.ndarray, amount: float, radius: float) -> np.ndarray:
+    """Unsharp mask: ``face + amount · (face - blur(face))`` with a Gaussian of sigma ``radius``."""
+    if amount <= 0:
+        return face
+    blurred = cv2.GaussianBlur(face, (0, 0), sigmaX=max(radius, 0.5))
+    return np.clip(face + amount * (face - blurred), 0.0, 1.0)
+
+
+def seamless_clone(face: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Poisson-blend ``face`` into ``original`` where ``mask`` is set (``cv2.seamlessClone``)."""
+    hard = np.where(mask > 0, 255, 0).astype(np.uint8)
+    hard[0, :] = hard[-1, :] = 0  # the clone region must not touch the image border
+    hard[:, 0] = hard[:, -1] = 0
+    if not hard.any():
+        return face
+    x, y, w, h = cv2.boundingRect(hard)
+    # seamlessClone centres the mask's bounding box on ``centre``: this centre keeps it in place.
+    centre = (x + w // 2, y + h // 2)
+    cloned = cv2.seamlessClone(
+        cv2.convertScaleAbs(face, alpha=255.0), original, hard, centre, cv2.NORMAL_CLONE
+    )
+    return cloned.astype(np.float32) / 255.0
+
+
+def _coverage(matrix: np.ndarray, side: int, shape: tuple[int, int]) -> np.ndarray:
+    """Where the warped face square holds only face pixels, as a hard ``0``/``1`` mask.
+
+    The square's edge, which interpolation blends with the black outside, is
+    left out: the square is inset by :data:`COVERAGE_INSET` of its pixels.
+    """
+    inset = COVERAGE_INSET / side
+    square = np.array([[inset, inset], [1 - inset, inset], [1 - inset, 1 - inset], [inset, 1 - inset]])
+    corners = transform_points(square, invert(matrix))
+    canvas = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(canvas, np.round(corners * 16).astype(np.int32), 1, shift=4)
+    return canvas.astype(np.float32)
+
+
+def paste_face(frame: np.ndarray, swapped: SwappedFace, options: BlendOptions) -> None:
+    """Paste one swapped face into ``frame`` (RGB ``uint8``, modified in place)."""
+    height, width = frame.shape[:2]
+    region = paste_region(swapped.matrix, (width, height))
+    if region is None:
+        return
+    left, top, right, bottom = region
+    size = (right - left, bottom - top)
+    # The alignment of the region's pixel grid: frame point p is region point p - (left, top).
+    matrix = np.array(swapped.matrix, dtype=np.float64)
+    matrix[:, 2] += matrix[:, :2] @ np.array([left, top], dtype=np.float64)
+    side = swapped.face.shape[0]
+    # Face and decoder mask travel together: one 4-channel warp.
+    layers = np.dstack([swapped.face, np.asarray(swapped.mask, np.float32).reshape(side, side)])
+    warped = warp_to_frame(layers, matrix, size)
+    face, learned = warped[..., :3], warped[..., 3]
+    coverage = _coverage(matrix, side, (size[1], size[0]))
+    pixels = face_size(swapped.matrix)
+    alpha = build_mask(
+        options.mask,
+        learned=learned,
+        landmarks=np.asarray(swapped.landmarks) - np.array([left, top]),
+        coverage=coverage,
+        face_size=pixels,
+        erode_percent=options.erode,
+        blur_percent=options.blur,
+    )
+    if not alpha.any():
+        return
+    original = frame[top:bottom, left:right]
+    face = match_color(face, original.astype(np.float32) / 255.0, alpha, options.color)
+    face = sharpen(face, options.sharpen, pixels / side)
+    if options.seamless:
+        face = seamless_clone(face, original, alpha)
+    # (alpha · face + (1 - alpha) · frame) in one OpenCV pass; where alpha is 0 the frame's exact pixels.
+    frame[top:bottom, left:right] = cv2.blendLinear(
+        cv2.convertScaleAbs(face, alpha=255.0), original, alpha, 1.0 - alpha
+    )
+
+
+def paste_faces(frame: np.ndarray, faces: Sequence[SwappedFace], options: BlendOptions) -> np.ndarray:
+    """A copy of ``frame`` with every face of ``faces`` pasted in (in order)."""
+    result = np.array(frame, copy=True)
+    for swapped in faces:
+        paste_face(result, swapped, options)
+    return result
