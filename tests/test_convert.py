@@ -1,0 +1,260 @@
+"""``faceswap convert`` on real clips: timing and sound kept, faces changed, nothing else, steadily.
+
+The model has random weights (it paints noise, which is all plumbing tests
+need), except in the steadiness test, where a stand-in paints one fixed real
+face so that only the pipeline's geometry moves it. Long clips are converted
+whole (the writer must keep every frame and the audio) but swap faces only in
+a few frames (``--frames``), which keeps the suite fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceswap.alignments import Alignments
+from faceswap.blend import BlendOptions
+from faceswap.convert import ConvertOptions, convert, default_output
+from faceswap.convert_plan import make_plan
+from faceswap.fileio import TEMP_PREFIX
+from faceswap.landmarks import face_hull
+from faceswap.media.probe import probe_video
+from faceswap.media.reader import VideoSource
+from faceswap.media.writer import gif_frame_count, read_metadata, synthetic_label
+from faceswap.score import face_region_mask, jitter, psnr
+from tests.conftest import require_data
+from tests.convert_support import (
+    alignments_of,
+    cut_alignments,
+    excerpt,
+    find_alignments_now,
+    fixed_face_model,
+    lite_folder,
+    lite_model,
+)
+from tests.test_writer import decode_pcm
+
+
+def run(video: Path, output: Path, **options) -> object:
+    options.setdefault("progress", False)
+    return convert(video, ConvertOptions(model=lite_folder(), output=output, **options), model=lite_model())
+
+
+def frames(path: Path, start: int = 0, stop: int | None = None) -> list[np.ndarray]:
+    return [frame.image for frame in VideoSource(path).frames(start, stop)]
+
+
+def face_interior(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The landmarks' hull, shrunk by 7 px: certainly inside the face."""
+    inside = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(inside, np.round(face_hull(landmarks)).astype(np.int32), 1)
+    return cv2.erode(inside, np.ones((15, 15), np.uint8)).astype(bool)
+
+
+def assert_same_timing_and_sound(original: Path, converted: Path) -> None:
+    before, after = probe_video(original), probe_video(converted)
+    assert after.frame_count == before.frame_count
+    assert after.fps == before.fps
+    assert after.size == before.size
+    assert after.duration == pytest.approx(before.duration, abs=0.5 / float(before.fps))
+    assert len(after.audio) == len(before.audio)
+    for mine, theirs in zip(after.audio, before.audio, strict=True):
+        assert mine.codec == theirs.codec
+        assert mine.duration == pytest.approx(theirs.duration, abs=1e-3)
+    for stream in range(len(before.audio)):
+        assert decode_pcm(converted, stream) == decode_pcm(original, stream)  # copied: sample-exact
+
+
+@pytest.fixture(scope="module")
+def d18_converted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """d18 (216 frames, silent aac) converted whole, every face swapped, from its alignments file."""
+    video = require_data("video", "d18.mp4")
+    output = tmp_path_factory.mktemp("d18") / "d18_swapped.mp4"
+    run(video, output, alignments=alignments_of(video))
+    return video, output
+
+
+def test_d18_keeps_frames_rate_size_duration_and_audio(d18_converted: tuple[Path, Path]) -> None:
+    video, output = d18_converted
+    assert_same_timing_and_sound(video, output)
+    assert read_metadata(output)["comment"] == synthetic_label()
+    assert not list(output.parent.glob(f"{TEMP_PREFIX}*"))
+
+
+def test_d18_changes_the_face_and_keeps_the_background(d18_converted: tuple[Path, Path]) -> None:
+    video, output = d18_converted
+    alignments = Alignments.load(alignments_of(video))
+    for index in (0, 100, 215):
+        before, after = frames(video, index, index + 1)[0], frames(output, index, index + 1)[0]
+        landmarks = alignments.faces(index)[0].landmarks
+        outside = ~face_region_mask(landmarks, before.shape)
+        assert psnr(before, after, outside) > 40  # only the encoder's loss
+        inside = face_interior(landmarks, before.shape)
+        assert psnr(before, after, inside) < 30  # a different face (the encoder alone gives about 45)
+
+
+@pytest.mark.parametrize("name", ["d6", "d10"])
+def test_audible_clips_keep_timing_and_sound(tmp_path: Path, name: str, caplog) -> None:
+    """Whole clips (d6: 1008 frames) with audible audio; faces found now, swapped in 20 frames."""
+    video = require_data("video", f"{name}.mp4")
+    output = tmp_path / f"{name}.mp4"
+    with caplog.at_level(logging.INFO, logger="faceswap"):
+        summary = run(video, output, frames="100-119")
+    assert "finding faces now" in caplog.text
+    assert "copied from the input (aac)" in caplog.text
+    assert summary.frames == probe_video(video).frame_count and summary.swapped_frames == 20
+    assert_same_timing_and_sound(video, output)
+    before, after = frames(video, 90, 130), frames(output, 90, 130)
+    difference = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(before, after, strict=True)]
+    swapped = difference[10:30]
+    kept = difference[:10] + difference[30:]
+    assert min(swapped) > 2 * max(kept)  # only the selected frames were swapped
+
+
+def test_a_clip_without_audio_converts_to_video_only(tmp_path: Path, caplog) -> None:
+    video = require_data("video", "d0.mp4")
+    output = tmp_path / "d0.mp4"
+    with caplog.at_level(logging.INFO, logger="faceswap"):
+        run(video, output, frames="0-9")
+    assert "no audio" in caplog.text
+    info = probe_video(output)
+    assert not info.has_audio and info.frame_count == 78 and info.fps == 25
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The first 20 frames of d18, and their alignments (geometry from d18's own file)."""
+    d18 = require_data("video", "d18.mp4")
+    folder = tmp_path_factory.mktemp("short")
+    clip = excerpt(d18, 20, folder / "short.mp4")
+    alignments = cut_alignments(Alignments.load(alignments_of(d18)), clip, 20)
+    alignments.frames[8].faces = []  # as if nobody were in frame 8
+    path = folder / "short_alignments.json"
+    alignments.save(path)
+    return clip, path
+
+
+def test_frames_outside_ranges_or_without_faces_are_unchanged(
+    tmp_path: Path, short_clip: tuple[Path, Path]
+) -> None:
+    clip, alignments_path = short_clip
+    output = tmp_path / "frames"
+    summary = run(clip, output, alignments=alignments_path, frames="5-14")
+    assert summary.swapped_frames == 9  # 5 to 14, less frame 8
+    files = sorted(output.iterdir())
+    assert [f.name for f in files] == [f"frame_{i:06d}.png" for i in range(20)]
+    alignments = Alignments.load(alignments_path)
+    for index, (original, file) in enumerate(zip(frames(clip), files, strict=True)):
+        converted = np.asarray(Image.open(file))
+        if index < 5 or index > 14 or index == 8:
+            np.testing.assert_array_equal(converted, original)  # bit for bit
+            continue
+        landmarks = alignments.faces(index)[0].landmarks
+        outside = ~face_region_mask(landmarks, original.shape)
+        np.testing.assert_array_equal(converted[outside], original[outside])
+        assert psnr(original, converted, face_interior(landmarks, original.shape)) < 30
+
+
+def test_gif_output_loops_with_the_expected_frames_and_label(
+    tmp_path: Path, short_clip: tuple[Path, Path]
+) -> None:
+    clip, alignments_path = short_clip
+    output = tmp_path / "short.gif"
+    run(clip, output, alignments=alignments_path, fps=10, width=240)
+    info = probe_video(output)
+    assert info.frame_count == gif_frame_count(20, Fraction(30), 10) == 7
+    assert info.size == (240, 240)
+    with Image.open(output) as image:
+        assert image.info["loop"] == 0
+    assert read_metadata(output)["comment"] == synthetic_label()
+
+
+def test_preview_shows_original_beside_converted(tmp_path: Path, short_clip: tuple[Path, Path]) -> None:
+    clip, alignments_path = short_clip
+    output = tmp_path / "preview.png"
+    run(clip, output, alignments=alignments_path, preview=12)
+    image = np.asarray(Image.open(output))
+    original = frames(clip, 12, 13)[0]
+    assert image.shape == (480, 960, 3)
+    np.testing.assert_array_equal(image[:, :480], original)
+    assert not np.array_equal(image[:, 480:], original)
+    assert default_output(clip, preview=12).name == "short_preview12.png"
+    assert default_output(clip).name == "short_swapped.mp4"
+    other = tmp_path / "b2a.png"
+    run(clip, other, alignments=alignments_path, preview=12, direction="b2a")  # the other decoder
+    assert not np.array_equal(np.asarray(Image.open(other))[:, 480:], image[:, 480:])
+
+
+def test_convert_leaves_no_thread_behind(tmp_path: Path, short_clip: tuple[Path, Path]) -> None:
+    """Every stage's thread ends with the run (a lingering one would make a later fork unsafe)."""
+    clip, alignments_path = short_clip
+    before = set(threading.enumerate())
+    run(clip, tmp_path / "out.mp4", alignments=alignments_path)
+    run(clip, tmp_path / "found.mp4", frames="0-3")  # faces found now: the detection pass too
+    assert set(threading.enumerate()) <= before
+
+
+def test_a_folder_of_photos_keeps_its_names(tmp_path: Path, short_clip: tuple[Path, Path]) -> None:
+    clip, _ = short_clip
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index, image in zip((3, 11), frames(clip, 3, 12)[::8], strict=True):
+        Image.fromarray(image).save(photos / f"still{index}.png")
+    output = tmp_path / "swapped"
+    summary = run(photos, output)
+    assert summary.swapped_frames == 2
+    assert sorted(p.name for p in output.iterdir()) == ["still11.png", "still3.png"]
+
+
+def test_swapped_faces_move_no_more_than_the_real_ones(tmp_path: Path) -> None:
+    """Steadiness: landmarks found on the pasted face shake no more than those found on the input's face.
+
+    The stand-in model paints one fixed real face, so the pasted face moves
+    exactly as the pipeline places it. Landmarks are found on both clips the
+    same way (extract's detector and tracker) and compared by their
+    frame-to-frame jitter (second differences, as ``faceswap score`` does).
+    """
+    video = require_data("video", "d18.mp4")
+    alignments_path = alignments_of(video)
+    model = fixed_face_model(video, Alignments.load(alignments_path))
+    output = tmp_path / "steady.mp4"
+    blend = BlendOptions(mask="hull", color="none")
+    options = ConvertOptions(
+        output=output, alignments=alignments_path, frames="0-59", blend=blend, progress=False
+    )
+    convert(video, options, model=model)
+
+    def landmark_jitter(path: Path) -> float:
+        found = find_alignments_now(path, range(60))
+        assert all(len(found.faces(index)) == 1 for index in range(60))
+        value = jitter([found.faces(index)[0].landmarks for index in range(60)])
+        assert value is not None
+        return value
+
+    assert landmark_jitter(output) <= landmark_jitter(video)
+
+
+def test_smoothing_steadies_the_geometry_of_a_real_clip() -> None:
+    """The geometry faces are pasted with (and masks drawn from) shakes far less than dlib's landmarks."""
+    video = require_data("video", "d18.mp4")
+    alignments = Alignments.load(alignments_of(video))
+    faces = {index: record.faces for index, record in alignments}
+    times = probe_video(video).frame_times
+    smoothed = make_plan(faces, times, smooth=True)
+    raw = make_plan(faces, times, smooth=False)
+    frames_with_face = [index for index in range(216) if len(raw.get(index, [])) == 1]
+    assert len(frames_with_face) == 216
+
+    def geometry_jitter(plan) -> float:
+        value = jitter([plan[index][0].landmarks for index in frames_with_face])
+        assert value is not None
+        return value
+
+    assert geometry_jitter(smoothed) < 0.4 * geometry_jitter(raw)
