@@ -378,6 +378,11 @@ class _Pool:
                 if process.is_alive():
                     process.kill()
                     process.join(timeout=5)
+        # Join the executor's manager thread now that its workers are gone: left
+        # running, it races the interpreter's exit hook, which then prints a
+        # traceback about a closed pipe under the one-line error.
+        with contextlib.suppress(Exception):
+            self.executor.shutdown(wait=True)
 
 
 _DIED = "a worker process died unexpectedly (out of memory? try fewer --jobs)"

@@ -426,6 +426,9 @@ class Mp4Writer(_PipeWriter):
         x264 quality (0 lossless … 51 worst) and speed preset.
     overwrite
         Replace an existing output (only once the new one is complete).
+    label
+        The metadata comment (default: :func:`synthetic_label`); for other
+        synthetic material, such as the demo's clips filmed from photos.
     """
 
     def __init__(
@@ -437,6 +440,7 @@ class Mp4Writer(_PipeWriter):
         crf: int = DEFAULT_CRF,
         preset: str = DEFAULT_PRESET,
         overwrite: bool = False,
+        label: str | None = None,
     ) -> None:
         super().__init__(Path(path), overwrite)
         check_settings(crf=crf, preset=preset)
@@ -473,7 +477,7 @@ class Mp4Writer(_PipeWriter):
             colorspace="smpte170m",
             color_range="tv",
             movflags="+faststart",
-            **{"metadata:g:0": f"comment={synthetic_label()}"},
+            **{"metadata:g:0": f"comment={label or synthetic_label()}"},
         )
         self._encoder: _Encoder | None = _Encoder(_command(output), self.path)
 
