@@ -10,6 +10,9 @@
 
 The pipeline overlaps decoding, prediction, blending and encoding on
 different cores; the target is convert ≥ 0.7 × min(passthrough, forward).
+The three are measured in turns (``--repeat`` rounds), so a busy spell on a
+shared machine hits all three alike; medians are reported, with the load
+average before and after.
 
 Usage::
 
@@ -112,6 +115,15 @@ def bench_convert(video: Path, options: ConvertOptions, model) -> tuple[float, f
     return summary.frames / measure.wall, 1000 * measure.cpu / summary.frames
 
 
+def median_run(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """The median rate of ``runs`` (rate, CPU ms) and the median CPU time."""
+    return float(np.median([r for r, _ in runs])), float(np.median([c for _, c in runs]))
+
+
+def format_load(load: tuple[float, float, float]) -> str:
+    return " ".join(f"{value:.2f}" for value in load)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
@@ -119,7 +131,10 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--preset", default="veryfast")
     parser.add_argument(
-        "--repeat", type=int, default=3, help="runs of each measurement; the best is reported (default: 3)"
+        "--repeat",
+        type=int,
+        default=3,
+        help="rounds of the three measurements; medians are reported (default: 3)",
     )
     args = parser.parse_args()
     if not args.video.is_file():
@@ -155,6 +170,7 @@ def main() -> int:
             progress=False,
             overwrite=True,
         )
+        load_before = os.getloadavg()
         convert(args.video, options, model=model)  # warm-up: traces the model at every batch shape
         results: dict[str, list[tuple[float, float]]] = {"passthrough": [], "forward": [], "convert": []}
         for _ in range(args.repeat):  # interleaved, so a busy spell on the machine hits all three alike
@@ -163,8 +179,9 @@ def main() -> int:
             )
             results["forward"].append(bench_forward(model, faces, args.batch_size))
             results["convert"].append(bench_convert(args.video, options, model))
+        load_after = os.getloadavg()
     (passthrough, passthrough_cpu), (forward, forward_cpu), (converted, convert_cpu) = (
-        max(results[name]) for name in ("passthrough", "forward", "convert")
+        median_run(results[name]) for name in ("passthrough", "forward", "convert")
     )
     info = source.info
     per_frame = len(faces) / info.frame_count
@@ -175,8 +192,13 @@ def main() -> int:
     print(
         f"video: {args.video.name}, {info.frame_count} frames, {info.width}x{info.height}, "
         f"{len(faces)} faces; model: {model.name} ({weights}); batch {args.batch_size}; "
-        f"x264 preset {args.preset}; {cores} CPU cores; best of {args.repeat}"
+        f"x264 preset {args.preset}; {cores} CPU cores; medians of {args.repeat} interleaved rounds"
     )
+    print(
+        f"load average (1, 5, 15 min) before: {format_load(load_before)}, after: {format_load(load_after)}"
+    )
+    for name, runs in results.items():
+        print(f"  {name} runs: {', '.join(f'{rate:.1f}' for rate, _ in runs)}")
     print(
         f"passthrough (decode + encode): {passthrough:7.1f} frames/s  ({passthrough_cpu:5.1f} CPU ms/frame)"
     )

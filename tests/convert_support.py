@@ -18,6 +18,7 @@ from faceswap.align import crop_face
 from faceswap.alignments import Alignments, FrameRecord, SourceInfo
 from faceswap.media.ffmpeg import run_ffmpeg, summarize_stderr
 from faceswap.media.reader import VideoSource
+from tests.conftest import require_data
 
 
 @functools.cache
@@ -27,12 +28,19 @@ def workspace() -> Path:
     return folder
 
 
-def random_model_folder(folder: Path, name: str = "lite", state_name: str | None = None) -> Path:
-    """A model folder with random weights of network ``name``; ``state_name`` can make state.json lie."""
+def random_model_folder(
+    folder: Path, name: str = "lite", state_name: str | None = None, seed: int = 0
+) -> Path:
+    """A model folder with random weights of network ``name``; ``state_name`` can make state.json lie.
+
+    The weights come from ``seed``, so every run of the tests sees the same model.
+    """
     from faceswap.model import build_autoencoder, model_spec
     from faceswap.model_folder import TrainingState, save_keras_atomic, write_state
+    from faceswap.runtime import keras
 
     folder.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
     save_keras_atomic(build_autoencoder(name), folder / "model.keras")
     claimed = state_name or name
     write_state(folder, TrainingState(claimed, model_spec(claimed).input_size))
@@ -41,7 +49,12 @@ def random_model_folder(folder: Path, name: str = "lite", state_name: str | None
 
 @functools.cache
 def lite_folder() -> Path:
-    """A ``lite`` model folder with random weights (plumbing tests: the faces it paints are noise)."""
+    """A ``lite`` model folder with random (seeded) weights, for plumbing tests.
+
+    An untrained network paints a flat grey face (about 0.5 everywhere) under
+    a mask of about 0.5: enough to exercise loading, batching and both
+    decoders, not to prove that a face was replaced (see :func:`other_face_model`).
+    """
     return random_model_folder(workspace() / "lite")
 
 
@@ -73,6 +86,18 @@ class FixedFaceModel:
 def fixed_face_model(video: Path, alignments: Alignments, frame: int = 0, size: int = 128) -> FixedFaceModel:
     image = next(VideoSource(video).frames(frame, frame + 1)).image
     return FixedFaceModel(crop_face(image, alignments.faces(frame)[0].matrix, size, padding=0.0))
+
+
+@functools.cache
+def other_face_model() -> FixedFaceModel:
+    """A stand-in that paints another man's face (d19's first frame) over every face.
+
+    What tests need to prove that faces were replaced (and only where
+    asked): unlike an untrained network, it paints a certainly different,
+    face-like image, the same on every run.
+    """
+    video = require_data("video", "d19.mp4")
+    return fixed_face_model(video, find_alignments_now(video, range(1)))
 
 
 def find_alignments_now(video: Path, frames: range | None = None) -> Alignments:
