@@ -16,6 +16,7 @@ Every module that needs TensorFlow or Keras imports them from here::
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -52,6 +53,11 @@ with _stderr_silenced():
 
     # Device discovery logs (cuInit and friends) happen on first use: do it now.
     GPUS = tuple(tf.config.list_physical_devices("GPU"))
+
+# TensorFlow's Python warnings (AutoGraph falling back, tf.function retracing)
+# are advice for its own developers, not for users; errors still show.
+if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") in ("2", "3"):
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 __all__ = ["GPUS", "has_gpu", "keras", "tf"]
 

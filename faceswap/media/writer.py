@@ -445,6 +445,7 @@ class Mp4Writer(_PipeWriter):
         super().__init__(Path(path), overwrite)
         check_settings(crf=crf, preset=preset)
         self.spec = spec
+        self.label = label or synthetic_label()
         self.audio_source = audio_source if audio_source is not None and audio_source.has_audio else None
         self._video_temp = temporary_path(self.path)
         self._final_temp = temporary_path(self.path) if self.audio_source else self._video_temp
@@ -477,7 +478,7 @@ class Mp4Writer(_PipeWriter):
             colorspace="smpte170m",
             color_range="tv",
             movflags="+faststart",
-            **{"metadata:g:0": f"comment={label or synthetic_label()}"},
+            **{"metadata:g:0": f"comment={self.label}"},
         )
         self._encoder: _Encoder | None = _Encoder(_command(output), self.path)
 
@@ -505,7 +506,7 @@ class Mp4Writer(_PipeWriter):
             vcodec="copy",
             movflags="+faststart",
             **audio_codec,
-            **{"metadata:g:0": f"comment={synthetic_label()}"},
+            **{"metadata:g:0": f"comment={self.label}"},
         )
         return output
 
