@@ -1,5 +1,5 @@
 # faceswap on a cloud machine with an NVIDIA GPU: train there, copy the model folder back,
-# convert anywhere (see README, "Training on a GPU box").
+# convert anywhere (see README, "Running on a GPU").
 #
 #   docker build -t faceswap .
 #   docker run --gpus all -v "$PWD/work:/work" faceswap train /work/faces_a /work/faces_b -m /work/models/ab
