@@ -129,7 +129,7 @@ def test_ctrl_c_saves_a_loadable_checkpoint(tmp_path: Path, faces_d18: Path, fac
 
 SPLIT_CPU = """
 import sys
-import tensorflow as tf
+from faceswap.runtime import tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from faceswap.cli import main

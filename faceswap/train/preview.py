@@ -142,14 +142,12 @@ class TensorBoardLog:
     """
 
     def __init__(self, folder: Path) -> None:
-        from tensorflow.core.framework import summary_pb2
-
         from faceswap.runtime import tf
 
         self._tf = tf
         self.folder = folder / TENSORBOARD_DIR
         self._writer = tf.summary.create_file_writer(str(self.folder))
-        self._metadata = summary_pb2.SummaryMetadata(data_class=summary_pb2.DATA_CLASS_SCALAR)
+        self._metadata = tf.compat.v1.SummaryMetadata(data_class="DATA_CLASS_SCALAR")
         self._metadata.plugin_data.plugin_name = "scalars"
 
     def scalars(self, iteration: int, values: dict[str, float]) -> None:
