@@ -134,12 +134,33 @@ def _coverage(matrix: np.ndarray, side: int, shape: tuple[int, int]) -> np.ndarr
     return canvas.astype(np.float32)
 
 
-def paste_face(frame: np.ndarray, swapped: SwappedFace, options: BlendOptions) -> None:
-    """Paste one swapped face into ``frame`` (RGB ``uint8``, modified in place)."""
-    height, width = frame.shape[:2]
-    region = paste_region(swapped.matrix, (width, height))
+@dataclass(frozen=True)
+class WarpedFace:
+    """One swapped face warped onto its region of the frame, with its blend mask.
+
+    Attributes
+    ----------
+    region
+        ``(left, top, right, bottom)`` of the region in the frame.
+    face
+        The decoder's face on the region's grid, ``float32`` RGB in ``[0, 1]``.
+    alpha
+        The blend mask on the region's grid, ``float32`` in ``[0, 1]``.
+    """
+
+    region: tuple[int, int, int, int]
+    face: np.ndarray
+    alpha: np.ndarray
+
+
+def warp_face(swapped: SwappedFace, frame_size: tuple[int, int], options: BlendOptions) -> WarpedFace | None:
+    """Warp ``swapped`` onto its region of a frame of ``frame_size`` (width, height) and build its mask.
+
+    ``None`` when the face square lies outside the frame.
+    """
+    region = paste_region(swapped.matrix, frame_size)
     if region is None:
-        return
+        return None
     left, top, right, bottom = region
     size = (right - left, bottom - top)
     # The alignment of the region's pixel grid: frame point p is region point p - (left, top).
@@ -151,18 +172,28 @@ def paste_face(frame: np.ndarray, swapped: SwappedFace, options: BlendOptions) -
     warped = warp_to_frame(layers, matrix, size)
     face, learned = warped[..., :3], warped[..., 3]
     coverage = _coverage(matrix, side, (size[1], size[0]))
-    pixels = face_size(swapped.matrix)
     alpha = build_mask(
         options.mask,
         learned=learned,
         landmarks=np.asarray(swapped.landmarks) - np.array([left, top]),
         coverage=coverage,
-        face_size=pixels,
+        face_size=face_size(swapped.matrix),
         erode_percent=options.erode,
         blur_percent=options.blur,
     )
-    if not alpha.any():
+    return WarpedFace(region, face, alpha)
+
+
+def paste_face(frame: np.ndarray, swapped: SwappedFace, options: BlendOptions) -> None:
+    """Paste one swapped face into ``frame`` (RGB ``uint8``, modified in place)."""
+    height, width = frame.shape[:2]
+    warped = warp_face(swapped, (width, height), options)
+    if warped is None or not warped.alpha.any():
         return
+    left, top, right, bottom = warped.region
+    face, alpha = warped.face, warped.alpha
+    pixels = face_size(swapped.matrix)
+    side = swapped.face.shape[0]
     original = frame[top:bottom, left:right]
     face = match_color(face, original.astype(np.float32) / 255.0, alpha, options.color)
     face = sharpen(face, options.sharpen, pixels / side)

@@ -14,6 +14,7 @@ a few frames (``--frames``), which keeps the suite fast.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +25,7 @@ import pytest
 from PIL import Image
 
 from faceswap.alignments import Alignments
-from faceswap.blend import BlendOptions
+from faceswap.blend import BlendOptions, SwappedFace, warp_face
 from faceswap.convert import ConvertOptions, convert, default_output
 from faceswap.convert_plan import make_plan
 from faceswap.fileio import TEMP_PREFIX
@@ -206,6 +207,65 @@ def test_preview_shows_original_beside_converted(tmp_path: Path, short_clip: tup
     assert not np.array_equal(b2a_image[:, 480:], lite_image[:, 480:])  # the other decoder painted
 
 
+def test_alignments_beside_the_input_are_found(tmp_path: Path, short_clip: tuple[Path, Path], caplog) -> None:
+    """Without -a, the file extract writes next to the input (<name>_faces/alignments.json) is used."""
+    clip, alignments_path = short_clip
+    video = tmp_path / "clip.mp4"
+    shutil.copy(clip, video)
+    beside = tmp_path / "clip_faces" / "alignments.json"
+    beside.parent.mkdir()
+    shutil.copy(alignments_path, beside)
+    with caplog.at_level(logging.INFO, logger="faceswap"):
+        summary = run(video, tmp_path / "preview.png", preview=8)  # frame 8: no face in this file
+    assert f"alignments: {beside}" in caplog.text and "finding faces now" not in caplog.text
+    assert summary.faces == 0
+
+
+def changed_pixels(clip: Path, output: Path, alignments: Path, **blend: object) -> np.ndarray:
+    """Where the preview of frame 12 converted with ``blend`` options differs from the original."""
+    run(clip, output, alignments=alignments, preview=12, overwrite=True, blend=BlendOptions(**blend))
+    image = np.asarray(Image.open(output)).astype(int)
+    return np.abs(image[:, 480:] - image[:, :480]).sum(axis=2) > 0
+
+
+def test_mask_and_colour_options_change_the_output(tmp_path: Path, short_clip: tuple[Path, Path]) -> None:
+    """--erode shrinks the pasted region (negative grows it), --blur, --color, --seamless and --sharpen
+    each change the result; every mask kind stays within the face region."""
+    clip, alignments_path = short_clip
+    output = tmp_path / "preview.png"
+    landmarks = Alignments.load(alignments_path).faces(12)[0].landmarks
+    region = face_region_mask(landmarks, (480, 480))
+
+    def changed(**blend: object) -> np.ndarray:
+        where = changed_pixels(clip, output, alignments_path, **blend)
+        assert not where[~region].any()  # nothing outside the face region
+        return where
+
+    hull = changed(mask="hull", blur=0, color="none")
+    grown = changed(mask="hull", blur=0, color="none", erode=-5)
+    shrunk = changed(mask="hull", blur=0, color="none", erode=5)
+    # Growing is soon stopped by the edge of the model's face square (only about 6% more here).
+    assert shrunk.sum() < 0.9 * hull.sum() and grown.sum() > 1.03 * hull.sum()
+    assert not (shrunk & ~hull).any() and not (hull & ~grown).any()  # eroding only takes pixels away
+    assert (changed(mask="learned", blur=0, color="none") != hull).any()  # the square, cut to its pixels
+    images = {}
+    for name, blend in {
+        "none": {"color": "none"},
+        "mean": {"color": "mean"},
+        "reinhard": {"color": "reinhard"},
+        "hist": {"color": "hist"},
+        "seamless": {"seamless": True},
+        "sharpen": {"sharpen": 1.0},
+        "sharp edge": {"blur": 0},
+    }.items():
+        changed(**blend)
+        images[name] = np.asarray(Image.open(output))[:, 480:]
+    names = list(images)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            assert not np.array_equal(images[first], images[second]), (first, second)
+
+
 def test_convert_leaves_no_thread_behind(tmp_path: Path, short_clip: tuple[Path, Path]) -> None:
     """Every stage's thread ends with the run (a lingering one would make a later fork unsafe)."""
     clip, alignments_path = short_clip
@@ -272,3 +332,37 @@ def test_smoothing_steadies_the_geometry_of_a_real_clip() -> None:
         return value
 
     assert geometry_jitter(smoothed) < 0.4 * geometry_jitter(raw)
+
+
+def test_smoothing_steadies_the_mask_edge_of_a_real_clip() -> None:
+    """The blend mask drawn from the smoothed geometry flickers far less than one drawn from raw landmarks.
+
+    Flicker is each pixel's second difference across frames (shaking counts,
+    steady motion does not), averaged over the frame: the mask edge moving
+    back and forth shows up there, the face turning slowly hardly at all.
+    """
+    video = require_data("video", "d18.mp4")
+    alignments = Alignments.load(alignments_of(video))
+    faces = {index: record.faces for index, record in alignments}
+    times = probe_video(video).frame_times
+    size = probe_video(video).size
+    blend = BlendOptions(mask="combined")  # the learned part is 1 here: the hull, eroded and feathered
+    face, learned = np.zeros((64, 64, 3), np.float32), np.ones((64, 64), np.float32)
+
+    def mask_flicker(plan) -> float:
+        masks = []
+        for index in range(216):
+            geometry = plan[index][0]
+            warped = warp_face(SwappedFace(face, learned, geometry.matrix, geometry.landmarks), size, blend)
+            assert warped is not None
+            left, top, right, bottom = warped.region
+            full = np.zeros(size[::-1], np.float32)
+            full[top:bottom, left:right] = warped.alpha
+            masks.append(full)
+        stack = np.stack(masks)
+        return float(np.abs(stack[2:] - 2 * stack[1:-1] + stack[:-2]).mean())
+
+    smoothed = mask_flicker(make_plan(faces, times, smooth=True))
+    raw = mask_flicker(make_plan(faces, times, smooth=False))
+    # Measured 0.42 on d18: what remains is the jaw and lips moving as he talks, which the mask must follow.
+    assert smoothed < 0.6 * raw

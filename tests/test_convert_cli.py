@@ -185,3 +185,45 @@ def test_help_states_the_pipeline_defaults() -> None:
     assert defaults["model"].option_strings[:2] == ["-m", "--model"]
     assert "--model-dir" in defaults["model"].option_strings  # what train calls it
     assert defaults["alignments"].option_strings == ["-a", "--alignments"]
+
+
+def test_every_option_reaches_the_pipeline(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The command line builds exactly the ConvertOptions the Python API (and the demo) would."""
+    import faceswap.convert
+    from faceswap.blend import BlendOptions
+    from faceswap.convert import ConvertOptions, ConvertSummary
+
+    seen: list[tuple[Path, ConvertOptions]] = []
+
+    def fake_convert(input_path: Path, options: ConvertOptions) -> ConvertSummary:
+        seen.append((input_path, options))
+        return ConvertSummary(options.output or Path("x"))
+
+    monkeypatch.setattr(faceswap.convert, "convert", fake_convert)
+    args = ["in.mp4", "-m", "model", "-o", "out.gif", "-a", "al.json", "--direction", "b2a"]
+    args += ["--frames", "1-3,9", "--mask", "hull", "--erode", "-5", "--blur", "3", "--color", "hist"]
+    args += ["--seamless", "--sharpen", "0.5", "--no-smooth", "--crf", "23", "--preset", "fast"]
+    args += ["--fps", "12", "--width", "320", "--batch-size", "8", "--overwrite"]
+    code, _ = run_main(capsys, *args)
+    assert code == 0
+    assert seen == [
+        (
+            Path("in.mp4"),
+            ConvertOptions(
+                model=Path("model"),
+                output=Path("out.gif"),
+                alignments=Path("al.json"),
+                direction="b2a",
+                frames="1-3,9",
+                blend=BlendOptions(mask="hull", erode=-5, blur=3, color="hist", seamless=True, sharpen=0.5),
+                smooth=False,
+                crf=23,
+                preset="fast",
+                fps=12,
+                width=320,
+                batch_size=8,
+                overwrite=True,
+                progress=False,
+            ),
+        )
+    ]
