@@ -10,7 +10,10 @@ bit-identical):
 1. the blend mask is built (:func:`faceswap.mask.build_mask`: learned, hull or
    combined, eroded or dilated, feathered);
 2. the swapped face's colours are matched to the original's within that mask
-   (:func:`faceswap.color.match_color`);
+   (:func:`faceswap.color.match_color`), on the model's face square, to which
+   the original and the mask are resampled (:func:`match_face_color`: the
+   cost does not grow with the face's size in the frame); the face is then
+   warped onto the frame;
 3. optionally sharpened (an unsharp mask as wide as the model's upscaling,
    ``--sharpen``);
 4. optionally Poisson-blended into the frame (``--seamless``,
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from faceswap.align import invert, transform_points, warp_to_frame
+from faceswap.align import crop_matrix, invert, transform_points, warp_to_frame
 from faceswap.color import DEFAULT_COLOR, ColorMethod, match_color
 from faceswap.mask import DEFAULT_BLUR, DEFAULT_ERODE, MaskKind, build_mask
 
@@ -135,26 +138,32 @@ def _coverage(matrix: np.ndarray, side: int, shape: tuple[int, int]) -> np.ndarr
 
 
 @dataclass(frozen=True)
-class WarpedFace:
-    """One swapped face warped onto its region of the frame, with its blend mask.
+class FaceMask:
+    """Where one swapped face goes in its frame, and its blend mask there.
 
     Attributes
     ----------
     region
-        ``(left, top, right, bottom)`` of the region in the frame.
-    face
-        The decoder's face on the region's grid, ``float32`` RGB in ``[0, 1]``.
+        ``(left, top, right, bottom)`` of the region of the frame the face may change.
+    matrix
+        The face's alignment on the region's pixel grid (region pixels to unit face space).
     alpha
         The blend mask on the region's grid, ``float32`` in ``[0, 1]``.
     """
 
     region: tuple[int, int, int, int]
-    face: np.ndarray
+    matrix: np.ndarray
     alpha: np.ndarray
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the region."""
+        left, top, right, bottom = self.region
+        return right - left, bottom - top
 
-def warp_face(swapped: SwappedFace, frame_size: tuple[int, int], options: BlendOptions) -> WarpedFace | None:
-    """Warp ``swapped`` onto its region of a frame of ``frame_size`` (width, height) and build its mask.
+
+def face_mask(swapped: SwappedFace, frame_size: tuple[int, int], options: BlendOptions) -> FaceMask | None:
+    """The region of a frame of ``frame_size`` (width, height) where ``swapped`` goes, and its blend mask.
 
     ``None`` when the face square lies outside the frame.
     """
@@ -167,36 +176,58 @@ def warp_face(swapped: SwappedFace, frame_size: tuple[int, int], options: BlendO
     matrix = np.array(swapped.matrix, dtype=np.float64)
     matrix[:, 2] += matrix[:, :2] @ np.array([left, top], dtype=np.float64)
     side = swapped.face.shape[0]
-    # Face and decoder mask travel together: one 4-channel warp.
-    layers = np.dstack([swapped.face, np.asarray(swapped.mask, np.float32).reshape(side, side)])
-    warped = warp_to_frame(layers, matrix, size)
-    face, learned = warped[..., :3], warped[..., 3]
-    coverage = _coverage(matrix, side, (size[1], size[0]))
+    learned = None
+    if options.mask != "hull":
+        learned = warp_to_frame(np.asarray(swapped.mask, np.float32).reshape(side, side), matrix, size)
     alpha = build_mask(
         options.mask,
         learned=learned,
         landmarks=np.asarray(swapped.landmarks) - np.array([left, top]),
-        coverage=coverage,
+        coverage=_coverage(matrix, side, (size[1], size[0])),
         face_size=face_size(swapped.matrix),
         erode_percent=options.erode,
         blur_percent=options.blur,
     )
-    return WarpedFace(region, face, alpha)
+    return FaceMask(region, matrix, alpha)
+
+
+def _to_face_space(image: np.ndarray, matrix: np.ndarray, side: int) -> np.ndarray:
+    """``image`` (on the region's grid) resampled onto the model's ``side``-px face square; 0 outside."""
+    return cv2.warpAffine(
+        image, crop_matrix(matrix, side, 0.0), (side, side), flags=cv2.INTER_LINEAR, borderValue=0
+    )
+
+
+def match_face_color(
+    face: np.ndarray, original: np.ndarray, mask: FaceMask, method: ColorMethod
+) -> np.ndarray:
+    """Colour-match the decoder's ``face`` to the ``original`` region's pixels under ``mask``.
+
+    Done on the model's face square (``s`` x ``s``), where the original and
+    the mask are resampled to: the same statistics as on the frame (the
+    alignment is a similarity, so every face pixel stands for the same area),
+    at a cost that does not grow with the face's size in the frame.
+    """
+    if method == "none":
+        return face
+    side = face.shape[0]
+    target = _to_face_space(original, mask.matrix, side).astype(np.float32) / 255.0
+    weights = _to_face_space(mask.alpha, mask.matrix, side)
+    return match_color(face, target, weights, method)
 
 
 def paste_face(frame: np.ndarray, swapped: SwappedFace, options: BlendOptions) -> None:
     """Paste one swapped face into ``frame`` (RGB ``uint8``, modified in place)."""
     height, width = frame.shape[:2]
-    warped = warp_face(swapped, (width, height), options)
-    if warped is None or not warped.alpha.any():
+    mask = face_mask(swapped, (width, height), options)
+    if mask is None or not mask.alpha.any():
         return
-    left, top, right, bottom = warped.region
-    face, alpha = warped.face, warped.alpha
-    pixels = face_size(swapped.matrix)
-    side = swapped.face.shape[0]
+    left, top, right, bottom = mask.region
+    alpha = mask.alpha
     original = frame[top:bottom, left:right]
-    face = match_color(face, original.astype(np.float32) / 255.0, alpha, options.color)
-    face = sharpen(face, options.sharpen, pixels / side)
+    face = match_face_color(np.asarray(swapped.face, np.float32), original, mask, options.color)
+    face = warp_to_frame(face, mask.matrix, mask.size)
+    face = sharpen(face, options.sharpen, face_size(swapped.matrix) / swapped.face.shape[0])
     if options.seamless:
         face = seamless_clone(face, original, alpha)
     # (alpha · face + (1 - alpha) · frame) in one OpenCV pass; where alpha is 0 the frame's exact pixels.

@@ -92,7 +92,52 @@ class FaceModel(Protocol):
 
 @dataclass
 class ConvertOptions:
-    """The options of ``faceswap convert`` (see its ``--help`` for each)."""
+    """The options of ``faceswap convert``, for the Python API (the command line builds the same).
+
+    Example::
+
+        from faceswap.blend import BlendOptions
+        from faceswap.convert import ConvertOptions, convert
+
+        convert("clip.mp4", ConvertOptions(model=Path("models/me2you"), output=Path("demo.mp4")))
+        convert("clip.mp4", ConvertOptions(model=..., output=Path("demo.gif"), fps=12, width=320))
+        convert("clip.mp4", ConvertOptions(model=..., output=Path("frame120.png"), preview=120))
+
+    Attributes
+    ----------
+    model
+        Trained model folder (``model.keras`` and ``state.json``); required
+        unless a loaded model is passed to :func:`convert`.
+    output
+        ``.mp4``, ``.gif``, a folder (PNG frames), or with ``preview`` a
+        ``.png``; default :func:`default_output`.
+    alignments
+        Alignments file from ``faceswap extract``; default: the one next to
+        the input, else faces are found now.
+    direction
+        ``"a2b"`` (the input shows person A and gets B's face) or ``"b2a"``.
+    frames
+        Frames to swap, as ``"10-50,90-120"``; the others are copied unchanged.
+    blend
+        Mask, erosion, feathering, colour matching, seamless cloning and
+        sharpening (:class:`faceswap.blend.BlendOptions`).
+    smooth
+        Smooth each face's geometry over the clip (steady face and mask edge).
+    crf, preset
+        x264 quality (0 to 51, lower is better) and speed preset, for mp4.
+    fps
+        gif: highest frame rate (default 15); image folders: their frame rate.
+    width
+        gif: width in pixels (height follows).
+    batch_size
+        Faces per forward pass of the model.
+    preview
+        Convert only this frame and write it beside the original as one PNG.
+    overwrite
+        Replace an existing output (only once the new one is complete).
+    progress
+        Show a progress bar on stderr.
+    """
 
     model: Path | None = None
     output: Path | None = None
@@ -462,6 +507,11 @@ def convert(
         The command-line options.
     model
         A loaded model, instead of loading ``options.model`` (for tests and benchmarks).
+
+    Returns
+    -------
+    ConvertSummary
+        The output path and the counts of frames, frames with swapped faces and faces.
 
     Raises
     ------

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from faceswap.alignments import Alignments
-from faceswap.blend import BlendOptions, SwappedFace, warp_face
+from faceswap.blend import BlendOptions, SwappedFace, face_mask
 from faceswap.convert import ConvertOptions, convert, default_output
 from faceswap.convert_plan import make_plan
 from faceswap.fileio import TEMP_PREFIX
@@ -353,11 +353,11 @@ def test_smoothing_steadies_the_mask_edge_of_a_real_clip() -> None:
         masks = []
         for index in range(216):
             geometry = plan[index][0]
-            warped = warp_face(SwappedFace(face, learned, geometry.matrix, geometry.landmarks), size, blend)
-            assert warped is not None
-            left, top, right, bottom = warped.region
+            mask = face_mask(SwappedFace(face, learned, geometry.matrix, geometry.landmarks), size, blend)
+            assert mask is not None
+            left, top, right, bottom = mask.region
             full = np.zeros(size[::-1], np.float32)
-            full[top:bottom, left:right] = warped.alpha
+            full[top:bottom, left:right] = mask.alpha
             masks.append(full)
         stack = np.stack(masks)
         return float(np.abs(stack[2:] - 2 * stack[1:-1] + stack[:-2]).mean())
