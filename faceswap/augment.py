@@ -109,6 +109,21 @@ class AugmentedBatch:
     matrices: np.ndarray
 
 
+def source_extent(config: AugmentConfig) -> float:
+    """Side of the source square, centred on the face region, that augmentation can sample.
+
+    In face-region sides (1.0: the face region alone). The output's corners
+    reach furthest when the face is zoomed out by ``zoom``, rotated by
+    ``rotation``, shifted by ``shift`` and warped outwards by three standard
+    deviations. Beyond this square, sampling finds the border reflected
+    (``cv2.BORDER_REFLECT101``). The defaults need 1.52: a 256-px crop
+    (1.6 face sides) holds it all.
+    """
+    angle = math.radians(min(config.rotation, 45.0))
+    half = 0.5 * (math.cos(angle) + math.sin(angle)) + config.shift + 3.0 * config.warp
+    return 2.0 * half / (1.0 - config.zoom)
+
+
 def random_matrices(
     count: int, face_box: tuple[float, float], size: int, config: AugmentConfig, rng: np.random.Generator
 ) -> np.ndarray:

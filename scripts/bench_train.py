@@ -3,17 +3,26 @@
 For each model and batch size, trains (a) on the real pipeline (faces from
 disk, random transform and warp, landmark masks, tf.data with parallel
 workers) and (b) on one constant batch repeated, with the same network,
-optimizer and step. (a)/(b) near 1 means augmentation runs entirely in the
-shadow of the step; the target is within 5 %. The two are measured in
-alternating rounds so that a change in machine load hits both alike.
+optimizer and step, in the same process. (a)/(b) near 1 means augmentation
+runs entirely in the shadow of the step; the target is within 5 %.
 
-    python scripts/bench_train.py                                  # all models, batch 16 and 64
-    python scripts/bench_train.py --models lite --batch-sizes 8 16 --steps 20
-    python scripts/bench_train.py --models original --batch-sizes 64 --steps 3
+Machine load changes while a benchmark runs (other people's jobs on a shared
+machine), so (a) and (b) are measured in alternating rounds, (a) first in
+odd rounds and (b) first in even ones, and the table reports each source's
+*median* step time over all rounds and the ratio of the medians; the spread
+of the per-round ratios shows how much the load moved. The first step of
+every round is not timed (pipeline start-up). Each round runs enough steps
+for about --round-seconds (at least --min-steps), judged from warm-up steps.
+
+    python scripts/bench_train.py                          # lite and original, batch 16 and 64
+    python scripts/bench_train.py --models lite --batch-sizes 8 16 --rounds 5
+    python scripts/bench_train.py --models original --batch-sizes 64 --steps 2
 
 Faces: --faces-a/--faces-b, or (default) 40 aligned crops each made from
 d18.mp4 and d19.mp4 of ../shared/data/video (as the tests do).
-Faces per second count both sides' faces (2 x batch per step).
+Faces per second count both sides' faces (2 x batch per step). "CPU/step"
+is this process's CPU time per step (all threads): (a) minus (b) is what
+the data pipeline costs.
 """
 
 from __future__ import annotations
@@ -30,17 +39,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+SOURCES = ("pipeline", "constant")
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--models", nargs="+", default=["original", "lite", "original128"])
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[16, 64])
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per case and source (default: 10)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds the steps are split into")
-    parser.add_argument("--faces-a", type=Path)
-    parser.add_argument("--faces-b", type=Path)
+    parser.add_argument("--models", nargs="+", default=["lite", "original"], help="(default: lite original)")
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[16, 64], help="(default: 16 64)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per case (default: 3)")
+    parser.add_argument(
+        "--round-seconds",
+        type=float,
+        default=15.0,
+        help="timed seconds per source and round, judged from the warm-up (default: 15)",
+    )
+    parser.add_argument(
+        "--min-steps", type=int, default=2, help="timed steps per round at least (default: 2)"
+    )
+    parser.add_argument(
+        "--max-steps", type=int, default=30, help="timed steps per round at most (default: 30)"
+    )
+    parser.add_argument(
+        "--steps", type=int, help="timed steps per source and round (default: from --round-seconds)"
+    )
+    parser.add_argument("--workers", type=int, help="pipeline workers (default: the training default)")
+    parser.add_argument("--faces-a", type=Path, help="faces folder A (default: 40 crops of d18.mp4)")
+    parser.add_argument("--faces-b", type=Path, help="faces folder B (default: 40 crops of d19.mp4)")
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--xla", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -62,27 +88,27 @@ def default_faces(scratch: Path) -> tuple[Path, Path]:
     return folders[0], folders[1]
 
 
-class StepTimer:
-    """Keras callback: the duration of every step but the first of each fit() call (pipeline start-up)."""
+def step_timer():
+    """A Keras callback recording wall and CPU seconds of every step but the first of each fit()."""
+    from faceswap.runtime import keras
 
-    def __new__(cls):
-        from faceswap.runtime import keras
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wall: list[float] = []
+            self.cpu: list[float] = []
 
-        class Timer(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.durations: list[float] = []
+        def on_train_begin(self, logs=None):
+            self._last = None
 
-            def on_train_begin(self, logs=None):
-                self._last = None
+        def on_train_batch_end(self, batch, logs=None):
+            now = (time.perf_counter(), time.process_time())
+            if self._last is not None:
+                self.wall.append(now[0] - self._last[0])
+                self.cpu.append(now[1] - self._last[1])
+            self._last = now
 
-            def on_train_batch_end(self, batch, logs=None):
-                now = time.perf_counter()
-                if self._last is not None:
-                    self.durations.append(now - self._last)
-                self._last = now
-
-        return Timer()
+    return StepTimer()
 
 
 def bench_case(
@@ -90,45 +116,75 @@ def bench_case(
 ) -> dict:
     from faceswap.runtime import tf
     from faceswap.train import Hardware, TrainConfig, TrainingSession
+    from faceswap.train.dataset import default_workers, make_dataset
+    from faceswap.train.session import opencv_single_threaded
 
     config = TrainConfig(model=model, batch_size=batch, seed=0, save_every=10**9, preview_every=10**9)
     hardware = Hardware(mixed_precision=args.mixed_precision, xla=args.xla, progress=False)
     session = TrainingSession.start(scratch / f"{model}-{batch}", faces[0], faces[1], config, hardware)
+    workers = args.workers or default_workers()
     one_batch = session.source.batch(0)
-    constant = tf.data.Dataset.from_tensors(
-        {key: tf.constant(value) for key, value in one_batch.items()}
-    ).repeat()
+    constant = tf.data.Dataset.from_tensors({key: tf.constant(value) for key, value in one_batch.items()})
+    constant = constant.repeat()
     started = time.perf_counter()
-    for _ in range(5):
-        session.source.batch(1)
+    for number in range(1, 6):
+        session.source.batch(number)
     augment_ms = (time.perf_counter() - started) / 5 * 1000
-    timers = {"pipeline": StepTimer(), "constant": StepTimer()}
-    per_round = max(1, args.steps // args.rounds)
-    # Warm-up: trace the step, fill the pipeline's workers.
-    session.trainer.fit(constant, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)
-    for _ in range(args.rounds):
-        for name, data in (("pipeline", session.dataset()), ("constant", constant)):
-            session.trainer.fit(
-                data,
-                epochs=1,
-                steps_per_epoch=per_round + 1,
-                verbose=0,
-                shuffle=False,
-                callbacks=[timers[name]],
-            )
+
+    def fit(data, steps: int, callbacks=()) -> None:
+        session.trainer.fit(
+            data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=list(callbacks)
+        )
+
+    timers = {name: step_timer() for name in SOURCES}
+    per_round: dict[str, list[float]] = {name: [] for name in SOURCES}
+    next_batch = 0
+    with opencv_single_threaded():  # as TrainingSession.run() trains
+        # Warm-up: trace the step for both input signatures; time a few constant steps.
+        warm = step_timer()
+        fit(constant, 3, [warm])
+        fit(make_dataset(session.source, 10**6, workers=workers), 2)
+        steps = args.steps or round(args.round_seconds / statistics.median(warm.wall))
+        steps = max(args.min_steps, min(args.max_steps, steps))
+        for number in range(args.rounds):
+            order = SOURCES if number % 2 == 0 else SOURCES[::-1]
+            for name in order:
+                timer = timers[name]
+                done = len(timer.wall)
+                if name == "pipeline":
+                    data = make_dataset(session.source, next_batch, workers=workers)
+                    next_batch += steps + 1
+                else:
+                    data = constant
+                fit(data, steps + 1, [timer])
+                per_round[name].append(statistics.median(timer.wall[done:]))
     result = {
         "model": model,
         "batch": batch,
         "mixed_precision": session.mixed_precision,
+        "workers": workers,
         "augment_ms_per_batch": augment_ms,
+        "steps_per_round": steps,
+        "rounds": args.rounds,
     }
     for name, timer in timers.items():
-        seconds = statistics.fmean(timer.durations)
+        seconds = statistics.median(timer.wall)
+        result[f"{name}_s_per_step"] = seconds
         result[f"{name}_steps_per_s"] = 1 / seconds
         result[f"{name}_faces_per_s"] = 2 * batch / seconds
-        result[f"{name}_steps"] = len(timer.durations)
+        result[f"{name}_cpu_s_per_step"] = statistics.median(timer.cpu)
+        result[f"{name}_steps"] = len(timer.wall)
     result["ratio"] = result["pipeline_steps_per_s"] / result["constant_steps_per_s"]
+    result["round_ratios"] = [
+        constant / pipeline
+        for pipeline, constant in zip(per_round["pipeline"], per_round["constant"], strict=True)
+    ]
     return result
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.1f} (1 min), {five:.1f} (5 min)"
 
 
 def main() -> int:
@@ -137,30 +193,37 @@ def main() -> int:
     import logging
 
     logging.getLogger("faceswap").setLevel(logging.ERROR)
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_train_") as scratch_name:
         scratch = Path(scratch_name)
         faces = (args.faces_a, args.faces_b) if args.faces_a and args.faces_b else default_faces(scratch)
         from faceswap.runtime import GPUS
 
         device = f"GPU x{len(GPUS)}" if GPUS else f"CPU ({os.cpu_count()} cores)"
-        print(f"device: {device}; load average before: {os.getloadavg()}")
-        header = (
-            f"{'model':<12}{'batch':>6}{'augment':>10}{'pipeline':>22}{'constant':>22}{'(a)/(b)':>9}\n"
-            f"{'':<12}{'':>6}{'ms/batch':>10}{'steps/s  faces/s':>22}{'steps/s  faces/s':>22}"
+        print(f"device: {device}; load average before: {load()}")
+        print(
+            f"{'model':<10}{'batch':>6}{'augment':>9}{'steps':>7}"
+            f"{'(a) real pipeline':>29}{'(b) constant batch':>29}{'(a)/(b)':>9}  per round"
         )
-        print(header, flush=True)
+        print(f"{'':<10}{'':>6}{'ms':>9}{'x rnd':>7}" + f"{'steps/s':>10}{'faces/s':>9}{'CPU/step':>10}" * 2)
         results = []
         for model in args.models:
             for batch in args.batch_sizes:
                 r = bench_case(model, batch, faces, args, scratch)
                 results.append(r)
+                rounds = " ".join(f"{value:.3f}" for value in r["round_ratios"])
                 print(
-                    f"{model:<12}{batch:>6}{r['augment_ms_per_batch']:>10.1f}"
-                    f"{r['pipeline_steps_per_s']:>12.3f}{r['pipeline_faces_per_s']:>10.1f}"
-                    f"{r['constant_steps_per_s']:>12.3f}{r['constant_faces_per_s']:>10.1f}{r['ratio']:>9.3f}",
+                    f"{model:<10}{batch:>6}{r['augment_ms_per_batch']:>9.0f}"
+                    f"{r['steps_per_round']:>4} x{r['rounds']:<2}"
+                    + "".join(
+                        f"{r[f'{name}_steps_per_s']:>10.3f}{r[f'{name}_faces_per_s']:>9.1f}"
+                        f"{r[f'{name}_cpu_s_per_step']:>9.2f}s"
+                        for name in SOURCES
+                    )
+                    + f"{r['ratio']:>9.3f}  {rounds}",
                     flush=True,
                 )
-        print(f"load average after: {os.getloadavg()}")
+        print(f"load average after: {load()}; {(time.perf_counter() - started) / 60:.1f} min in all")
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -11,8 +11,13 @@ import pytest
 
 from faceswap.augment import (
     AugmentConfig,
+    _warp_grids,
+    _warped_maps,
     augment_batch,
+    inverse_index_matrices,
+    random_matrices,
     random_warp_fields,
+    source_extent,
     transform_landmarks,
 )
 
@@ -94,6 +99,24 @@ def test_image_and_landmarks_move_together(sources: np.ndarray) -> None:
         ys, xs = np.mgrid[0:SIZE, 0:SIZE] + 0.5
         centre = np.array([(weights * xs).sum(), (weights * ys).sum()]) / weights.sum()
         assert np.linalg.norm(centre - expected) < 0.5
+
+
+@pytest.mark.parametrize(
+    "config",
+    [AugmentConfig(), AugmentConfig(rotation=30, zoom=0.2, shift=0.1, warp=0.06)],
+    ids=["default", "strong"],
+)
+def test_source_extent_bounds_every_sampled_pixel(config: AugmentConfig) -> None:
+    """Faces are stored with source_extent() of padding: augmentation must never sample beyond it."""
+    count, side = 500, BOX[1] - BOX[0]
+    rng = np.random.default_rng(7)
+    inverse = inverse_index_matrices(random_matrices(count, BOX, SIZE, config, rng))
+    maps = _warped_maps(inverse, SIZE, _warp_grids(count, config.warp * SIZE, rng))
+    centre = (BOX[0] + BOX[1]) / 2 - 0.5  # pixel-index coordinates
+    reach = np.abs(maps - centre).max() / (side / 2)  # in face-region sides
+    extent = source_extent(config)
+    assert reach <= extent and reach > 0.85 * extent, (reach, extent)  # a bound, and not a loose one
+    assert source_extent(AugmentConfig.none()) == 1.0
 
 
 def test_flip_mirrors_the_face(sources: np.ndarray) -> None:

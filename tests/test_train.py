@@ -10,10 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
+from faceswap.augment import AugmentConfig
 from faceswap.errors import InputError, OutputError, TrainingDivergedError
 from faceswap.model_folder import load_keras_model, load_swap_model, read_state
-from faceswap.train import Hardware, TrainConfig, TrainingSession
+from faceswap.train import Hardware, TrainConfig, TrainingSession, train
 from faceswap.train import session as session_module
+from faceswap.train.dataset import BatchSource, load_faces
 
 pytestmark = pytest.mark.slow
 QUIET = Hardware(progress=False)
@@ -43,25 +45,28 @@ def digest(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, faces_d18: Path, faces_d19: Path):
-    """20 iterations of the lite model on d18 (A) and d19 (B), batch 4, with every output switched on."""
+    """20 iterations of the lite model on d18 (A) and d19 (B), batch 4, with every output switched on.
+
+    Through the one-call API (:func:`faceswap.train.train`), as the demo uses it.
+    """
     folder = tmp_path_factory.mktemp("models") / "d18-d19"
     config = lite(batch_size=4, save_every=10, preview_every=10, tensorboard=True, timelapse=True)
-    session = TrainingSession.start(folder, faces_d18, faces_d19, config, QUIET)
-    return session, session.run(iterations=20)
+    return train(faces_d18, faces_d19, folder, config, iterations=20, time_limit=3600, progress=False)
 
 
 def test_a_short_real_run_lowers_the_loss_of_both_sides(trained) -> None:
-    session, result = trained
+    result = trained
     assert result.reason == "iterations" and result.iteration == 20
-    history = np.array(session.state.loss_history)
+    history = np.array(result.loss_history)
     assert history.shape == (20, 3) and list(history[:, 0]) == list(range(1, 21))
     first, last = history[:5, 1:].mean(axis=0), history[-5:, 1:].mean(axis=0)
     assert (last < 0.8 * first).all(), (first, last)
+    assert (result.loss_a, result.loss_b) == pytest.approx(tuple(history[:, 1:].mean(axis=0)))
     assert result.faces_per_second > 0
 
 
-def test_the_run_leaves_a_complete_model_folder(trained) -> None:
-    session, result = trained
+def test_the_run_leaves_a_complete_model_folder(trained, faces_d18: Path) -> None:
+    result = trained
     folder = result.model_dir
     preview = cv2.imread(str(folder / "preview.png"))
     assert preview.shape == (
@@ -77,9 +82,10 @@ def test_the_run_leaves_a_complete_model_folder(trained) -> None:
         "000000020.png",
     ]
     assert tensorboard_scalars(folder / "tensorboard")["loss_a"] == [
-        pytest.approx(row[1]) for row in session.state.loss_history
+        pytest.approx(row[1]) for row in result.loss_history
     ]
     state = read_state(folder)
+    assert [tuple(row) for row in state.loss_history] == list(result.loss_history)
     assert state.model == "lite" and state.input_size == 64 and state.iteration == 20
     assert state.config["batch_size"] == 4 and state.config["seed"] == 1
     assert Path(state.config["faces_a"]).name.startswith("faces_d18")
@@ -87,7 +93,8 @@ def test_the_run_leaves_a_complete_model_folder(trained) -> None:
     assert load_swap_model(folder / "best").name == "lite"
     # Convert's loader takes it (safe mode), and the optimizer state travels in model.keras.
     swap = load_swap_model(folder)
-    faces = session.source.plain(0, range(3))["face"]
+    stored = load_faces(faces_d18, "A", 64)
+    faces = BatchSource((stored, stored), 3, 64, AugmentConfig.none()).plain(0, range(3))["face"]
     swapped, mask = swap.predict(faces, "b")
     assert swapped.shape == (3, 64, 64, 3) and mask.shape == (3, 64, 64, 1)
     network = load_keras_model(folder / "model.keras", compile=True)
@@ -103,7 +110,10 @@ def test_resume_continues_exactly_where_training_stopped(
     TrainingSession.start(tmp_path / "split", faces_d18, faces_d19, lite(), QUIET).run(iterations=2)
     resumed = TrainingSession.resume(tmp_path / "split", hardware=QUIET)
     assert resumed.state.iteration == 2 and int(np.asarray(resumed.network.optimizer.iterations)) == 2
-    assert resumed.run(iterations=2).iteration == 4
+    assert resumed.run(iterations=1).iteration == 3
+    # The one-call API resumes too: the stored folders and recipe, without naming them.
+    again = train(None, None, tmp_path / "split", iterations=1, resume=True, progress=False)
+    assert again.iteration == 4 and [row[0] for row in again.loss_history] == [1, 2, 3, 4]
     one = load_keras_model(tmp_path / "straight" / "model.keras", compile=True)
     two = load_keras_model(tmp_path / "split" / "model.keras", compile=True)
     for a, b in zip(one.get_weights(), two.get_weights(), strict=True):

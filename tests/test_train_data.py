@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -10,12 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from faceswap.augment import AugmentConfig
+from faceswap.augment import AugmentConfig, source_extent
 from faceswap.crops import read_crop, write_crop
 from faceswap.errors import InputError
 from faceswap.train.dataset import (
     BATCH_KEYS,
     BatchSource,
+    format_bytes,
     landmark_masks,
     list_faces,
     load_faces,
@@ -33,16 +35,58 @@ def faces_b(faces_d19: Path) -> object:
     return load_faces(faces_d19, "B", 64)
 
 
-def test_faces_are_kept_at_twice_the_input_across_the_face(faces_a) -> None:
+def test_faces_are_stored_at_the_input_size_with_the_margin_augmentation_reaches(faces_a) -> None:
     assert len(faces_a) == 40 and faces_a.without_landmarks == 0
     start, stop = faces_a.face_box
-    assert stop - start == pytest.approx(128, abs=0.5)
+    assert stop - start == pytest.approx(64, abs=0.5)  # the face region at the model's input size
     size = faces_a.images.shape[1]
     assert faces_a.images.shape == (40, size, size, 3) and faces_a.images.dtype == np.uint8
-    # The inner landmarks (brows to lips) fill the face region; the jaw reaches below it, within the crop.
+    # Enough padding for the default augmentation (1.52 face sides), centred, and no more than the crop.
+    assert size >= source_extent(AugmentConfig()) * 64 and size <= 256 * 64 / 160 + 1
+    assert start == pytest.approx(size - stop, abs=0.01)
+    # The inner landmarks (brows to lips) fill the face region.
     inner = faces_a.landmarks[:, 17:]
     assert inner.min() > start - 0.05 * (stop - start) and inner.max() < stop + 0.05 * (stop - start)
-    assert faces_a.landmarks.min() > 0 and faces_a.landmarks.max() < size
+    # Unaugmented, a stored face is the crop's face region shrunk to the input size.
+    image, _ = read_crop(faces_a.files[0])
+    expected = cv2.resize(image[48:208, 48:208], (64, 64), interpolation=cv2.INTER_AREA)
+    plain = BatchSource((faces_a, faces_a), 1, 64, AugmentConfig.none()).plain(0, [0])["face"][0]
+    assert np.abs(plain.astype(int) - expected).mean() < 1.0
+
+
+def test_no_augmentation_keeps_only_the_face_region(faces_d18: Path) -> None:
+    faces = load_faces(faces_d18, "A", 64, AugmentConfig.none())
+    assert faces.images.shape[1] <= 64 + 6  # the face region and an interpolation edge
+
+
+def test_loading_holds_no_more_than_the_stored_faces(tmp_path: Path, faces_d18: Path, caplog) -> None:
+    """200 crops: peak memory is the final array and a crop or two per thread, not a copy of the set."""
+    import tracemalloc
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    crops = sorted(faces_d18.glob("*.png"))
+    for number in range(200):
+        target = folder / f"{number:04d}.png"
+        try:
+            os.link(crops[number % len(crops)], target)
+        except OSError:
+            shutil.copy(crops[number % len(crops)], target)
+    tracemalloc.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="faceswap"):
+            faces = load_faces(folder, "A", 64, workers=2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(faces) == 200
+    per_face = faces.nbytes / 200
+    assert per_face < 256 * 256 * 3 / 6  # a sixth of a whole 256-px crop
+    assert peak < faces.nbytes + 3e6, (peak, faces.nbytes)
+    size = faces.images.shape[1]
+    memory = format_bytes(faces.nbytes)
+    assert f"200 faces of 256 px from {folder}, kept at {size} px: {memory} in memory" in caplog.text
+    assert format_bytes(faces.nbytes) == f"{faces.nbytes / 1e6:.1f} MB"
 
 
 def test_masks_follow_the_landmarks(faces_a) -> None:

@@ -1,5 +1,13 @@
 """``faceswap train``: teach one shared encoder and two decoders the faces of A and B.
 
+From Python, one call (see :func:`train` for every option)::
+
+    from faceswap.train import AugmentConfig, TrainConfig, train
+
+    config = TrainConfig(model="lite", batch_size=8, augment=AugmentConfig(colour=0.3))
+    result = train("faces/alice", "faces/bob", "models/alice-bob", config, time_limit=600)
+    print(result.reason, result.iteration, result.loss_a, result.loss_b, len(result.loss_history))
+
 The package, by concern:
 
 ``config``      :class:`TrainConfig`, the recipe stored with the model
@@ -9,6 +17,7 @@ The package, by concern:
 ``checkpoint``  saving and restoring weights with the optimizer state; the best backup
 ``preview``     ``preview.png``, ``loss.png``, TensorBoard scalars
 ``session``     :class:`TrainingSession`: a whole run, its stop conditions and Ctrl-C
+``api``         :func:`train`: start or resume and run a session in one call
 
 Augmentation itself lives in :mod:`faceswap.augment`, the networks in
 :mod:`faceswap.model`, the folder layout in :mod:`faceswap.model_folder`.
@@ -16,7 +25,8 @@ Importing this package does not import TensorFlow.
 """
 
 from faceswap.augment import AugmentConfig
+from faceswap.train.api import train
 from faceswap.train.config import TrainConfig
 from faceswap.train.session import Hardware, TrainingSession, TrainResult
 
-__all__ = ["AugmentConfig", "Hardware", "TrainConfig", "TrainResult", "TrainingSession"]
+__all__ = ["AugmentConfig", "Hardware", "TrainConfig", "TrainResult", "TrainingSession", "train"]

@@ -1,9 +1,15 @@
 """Training data: two folders of aligned faces, their landmark masks, and augmented batches.
 
 :func:`load_faces` reads one side's folder of crops (as written by
-``faceswap extract``), checks it, and keeps every crop in memory at a working
-resolution: twice the model's input across the face region (or the crop's own
-resolution when that is smaller), so augmentation samples a sharp source.
+``faceswap extract``), checks it, and keeps every face in memory small: the
+face region at the model's input size (:data:`OVERSAMPLE`), with only as much
+of the crop's padding around it as augmentation can reach
+(:func:`faceswap.augment.source_extent`). For a 64-px model and 256-px crops
+that is 102 x 102 px (the whole crop, shrunk), 31 KB a face: 20,000 faces per
+side take 1.25 GB in all, where whole 256-px crops would take 7.9 GB. Threads decode the PNGs in parallel,
+each shrinking its crop at once and writing it into one preallocated array, so
+loading never holds more than the final array and one crop per thread.
+
 Each crop's 68 landmarks (stored in the PNG by extract) give its masks: the
 convex hull of the face, and the eyes and mouth. A crop without landmarks
 (an image from elsewhere) gets the mean face's shape, with a warning.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -31,7 +38,7 @@ import cv2
 import numpy as np
 
 from faceswap.align import CROP_PADDING, MEAN_FACE, face_region
-from faceswap.augment import AugmentConfig, augment_batch, transform_landmarks
+from faceswap.augment import AugmentConfig, augment_batch, source_extent, transform_landmarks
 from faceswap.crops import read_crop
 from faceswap.errors import InputError
 from faceswap.landmarks import INNER, LEFT_EYE, MOUTH, RIGHT_EYE, face_hull
@@ -42,8 +49,11 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Below this many faces on a side, training works but the model generalises poorly.
 FEW_FACES = 100
-#: The working copy holds the face region at this many times the model's input size (at most).
-OVERSAMPLE = 2
+#: Stored faces hold the face region at this many times the model's input size (at most: crops
+#: smaller than that are kept at their own resolution). Augmentation then resamples at about 1:1.
+OVERSAMPLE = 1.0
+#: Stored pixels beyond the reach of augmentation, for bilinear interpolation at the edge.
+_EDGE = 2
 #: Eye and mouth regions are the landmark polygons grown by these factors around their centres.
 _EYE_GROWTH, _MOUTH_GROWTH = 1.6, 1.2
 #: Sub-pixel bits for polygon drawing (1/16 px).
@@ -63,13 +73,15 @@ class FaceSet:
     files
         The crop files, sorted by name.
     images
-        ``uint8`` RGB working copies of the whole crops, ``(n, s, s, 3)``.
+        ``uint8`` RGB stored faces, ``(n, s, s, 3)``: the centre of each crop,
+        shrunk (see the module's description).
     landmarks
-        ``(n, 68, 2)`` float32 in continuous working-copy coordinates.
+        ``(n, 68, 2)`` float32 in continuous stored-face coordinates (the jaw
+        may lie outside the stored square).
     outlines
         ``(n, 92, 2)`` the mask polygons (:func:`mask_outline`), same coordinates.
     face_box
-        ``(start, stop)`` of the face region in the working copies (continuous pixels).
+        ``(start, stop)`` of the face region in the stored faces (continuous pixels).
     without_landmarks
         How many crops had no metadata and use the mean face's shape.
     """
@@ -85,6 +97,11 @@ class FaceSet:
 
     def __len__(self) -> int:
         return len(self.files)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the faces take (images, landmarks and outlines)."""
+        return self.images.nbytes + self.landmarks.nbytes + self.outlines.nbytes
 
 
 def list_faces(folder: Path | str, name: str) -> list[Path]:
@@ -121,58 +138,108 @@ def _mean_face_landmarks(size: int, padding: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Layout:
-    """Size and padding shared by a folder's crops, and the working copy made of each."""
+    """Size and padding shared by a folder's crops, and how each is stored.
+
+    A crop is shrunk as a whole to ``resized`` pixels (``cv2.INTER_AREA``),
+    then its central ``stored`` x ``stored`` square is kept, starting at
+    ``offset`` on both axes. The face region is centred in every crop
+    (:func:`faceswap.align.face_region`), so it is centred in the square too.
+    """
 
     size: int
     padding: float
-    work_size: int
+    resized: int
+    stored: int
 
     @classmethod
-    def of(cls, size: int, padding: float, input_size: int) -> _Layout:
+    def of(cls, size: int, padding: float, input_size: int, extent: float) -> _Layout:
+        """The layout of ``size``-px crops with ``padding`` for a model of ``input_size``.
+
+        ``extent``: the side of the square augmentation reaches, in face-region sides.
+        """
         start, stop = face_region(size, padding)
         face_px = min(OVERSAMPLE * input_size, stop - start)
-        return cls(size, round(padding, 4), round(size * face_px / (stop - start)))
+        resized = round(size * face_px / (stop - start))
+        stored = min(resized, math.ceil(extent * face_px) + 2 * _EDGE)
+        stored += (resized - stored) % 2  # the same margin on both sides
+        return cls(size, round(padding, 4), resized, stored)
 
     @property
     def scale(self) -> float:
-        """Working copy pixels per crop pixel (exact: ``cv2.resize`` scales coordinates by it)."""
-        return self.work_size / self.size
+        """Stored pixels per crop pixel (exact: ``cv2.resize`` scales coordinates by it)."""
+        return self.resized / self.size
+
+    @property
+    def offset(self) -> int:
+        """First resized pixel (both axes) of the stored square."""
+        return (self.resized - self.stored) // 2
 
     @property
     def face_box(self) -> tuple[float, float]:
         start, stop = face_region(self.size, self.padding)
-        return start * self.scale, stop * self.scale
+        return start * self.scale - self.offset, stop * self.scale - self.offset
+
+    def store(self, image: np.ndarray, out: np.ndarray) -> None:
+        """Shrink a crop and write its stored square into ``out``."""
+        resized = cv2.resize(image, (self.resized, self.resized), interpolation=cv2.INTER_AREA)
+        end = self.offset + self.stored
+        out[...] = resized[self.offset : end, self.offset : end]
+
+    def points(self, landmarks: np.ndarray) -> np.ndarray:
+        """Crop pixel-index coordinates → continuous stored-face coordinates."""
+        return (landmarks + 0.5) * self.scale - self.offset
 
 
 @dataclass(frozen=True)
 class _Crop:
-    """One crop read: its layout and, when the layout is the folder's, its working copy."""
+    """What reading one crop found: its layout and landmarks (its pixels went into the face set)."""
 
     path: Path
     layout: _Layout
-    image: np.ndarray | None = None
-    landmarks: np.ndarray | None = None  # continuous working-copy coordinates
+    landmarks: np.ndarray | None = None  # continuous stored-face coordinates; None: not stored
     measured: bool = True  # False: no metadata, the mean face stands in
 
 
-def _read_one(path: Path, input_size: int, expected: _Layout | None) -> _Crop | str:
-    """One crop as a working copy (when its layout is ``expected``), or why it cannot be used."""
+def _read_one(
+    path: Path, input_size: int, extent: float, expected: _Layout | None, out: np.ndarray | None
+) -> _Crop | str:
+    """Read one crop and, when its layout is ``expected`` (or none is), store it into ``out``.
+
+    Returns the crop's layout and landmarks, or why the file cannot be used.
+    """
     try:
         image, info = read_crop(path)
     except InputError as error:
         return str(error)
     measured = info is not None and info.size == image.shape[0]
     padding = info.padding if measured else CROP_PADDING
-    layout = _Layout.of(image.shape[0], padding, input_size)
+    layout = _Layout.of(image.shape[0], padding, input_size, extent)
     if expected is not None and layout != expected:
         return _Crop(path, layout)
     points = info.landmarks if measured else _mean_face_landmarks(layout.size, padding)
-    work = cv2.resize(image, (layout.work_size, layout.work_size), interpolation=cv2.INTER_AREA)
-    return _Crop(path, layout, work, (points + 0.5) * layout.scale, measured)
+    if out is not None:
+        layout.store(image, out)
+    return _Crop(path, layout, layout.points(points), measured)
 
 
-def load_faces(folder: Path | str, name: str, input_size: int, *, workers: int | None = None) -> FaceSet:
-    """Read, check and prepare one side's faces.
+def format_bytes(count: float) -> str:
+    """``512 KB``, ``1.3 MB``, ``624 MB``, ``1.2 GB`` (powers of 1000; 2 significant digits or more)."""
+    for unit in ("B", "KB", "MB"):
+        if count < 999.5:
+            return f"{count:.1f} {unit}" if count < 9.95 and unit != "B" else f"{count:.0f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"
+
+
+def load_faces(
+    folder: Path | str,
+    name: str,
+    input_size: int,
+    augment: AugmentConfig | None = None,
+    *,
+    workers: int | None = None,
+) -> FaceSet:
+    """Read, check and store one side's faces.
 
     Parameters
     ----------
@@ -181,8 +248,12 @@ def load_faces(folder: Path | str, name: str, input_size: int, *, workers: int |
     name
         ``"A"`` or ``"B"`` (for messages).
     input_size
-        The model's input size; the working copies hold the face region at up
-        to :data:`OVERSAMPLE` times this.
+        The model's input size: the stored faces hold the face region at
+        :data:`OVERSAMPLE` times this.
+    augment
+        The augmentation the faces are for (default: the default
+        augmentation): it decides how much padding around the face region
+        is kept (:func:`faceswap.augment.source_extent`).
     workers
         Threads decoding PNGs (default: the CPU count, at most 8).
 
@@ -193,16 +264,23 @@ def load_faces(folder: Path | str, name: str, input_size: int, *, workers: int |
         faces differ in size or layout (crops of different extractions).
     """
     files = list_faces(folder, name)
+    extent = source_extent(augment or AugmentConfig())
     results: list[_Crop | str] = []
     for path in files:  # the first usable crop sets the folder's layout
-        results.append(_read_one(path, input_size, None))
+        results.append(_read_one(path, input_size, extent, None, None))
         if isinstance(results[-1], _Crop):
             break
-    expected = results[-1].layout if isinstance(results[-1], _Crop) else None
+    if not isinstance(results[-1], _Crop):
+        raise InputError(f"faces {name}: none of the {len(files)} images in {folder} is a usable face crop")
+    expected = results[-1].layout
+    images = np.empty((len(files), expected.stored, expected.stored, 3), np.uint8)
+    first = len(results) - 1
     with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
-        results += pool.map(lambda path: _read_one(path, input_size, expected), files[len(results) :])
+        results[first:] = pool.map(
+            lambda index: _read_one(files[index], input_size, extent, expected, images[index]),
+            range(first, len(files)),
+        )
     problems = [result for result in results if isinstance(result, str)]
-    crops = [result for result in results if not isinstance(result, str)]
     if problems:
         log.warning(
             "faces %s: skipped %d unusable file(s) of %d, e.g. %s",
@@ -211,9 +289,13 @@ def load_faces(folder: Path | str, name: str, input_size: int, *, workers: int |
             len(files),
             problems[0],
         )
-    if not crops:
-        raise InputError(f"faces {name}: none of the {len(files)} images in {folder} is a usable face crop")
+    crops = [result for result in results if not isinstance(result, str)]
     _check_uniform(crops, name, Path(folder))
+    kept = [index for index, result in enumerate(results) if not isinstance(result, str)]
+    for position, index in enumerate(kept):  # close the gaps of skipped files, in place
+        if position != index:
+            images[position] = images[index]
+    images = images[: len(kept)]
     missing = sum(not crop.measured for crop in crops)
     if missing:
         log.warning(
@@ -230,13 +312,28 @@ def load_faces(folder: Path | str, name: str, input_size: int, *, workers: int |
             len(crops),
             FEW_FACES,
         )
-    images = np.stack([crop.image for crop in crops])
     landmarks = np.stack([crop.landmarks for crop in crops]).astype(np.float32)
     outlines = np.stack([mask_outline(points) for points in landmarks]).astype(np.float32)
-    box = crops[0].layout.face_box
-    return FaceSet(
-        name, Path(folder), [crop.path for crop in crops], images, landmarks, outlines, box, missing
+    faces = FaceSet(
+        name=name,
+        folder=Path(folder),
+        files=[crop.path for crop in crops],
+        images=images,
+        landmarks=landmarks,
+        outlines=outlines,
+        face_box=expected.face_box,
+        without_landmarks=missing,
     )
+    log.info(
+        "faces %s: %d faces of %d px from %s, kept at %d px: %s in memory",
+        name,
+        len(faces),
+        expected.size,
+        folder,
+        expected.stored,
+        format_bytes(faces.nbytes),
+    )
+    return faces
 
 
 def _check_uniform(crops: list[_Crop], name: str, folder: Path) -> None:

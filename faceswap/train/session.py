@@ -1,6 +1,6 @@
 """A training run: load the faces, build or resume the model, train, save, report.
 
-Use it from Python::
+The one-call API is :func:`faceswap.train.train`; a session gives finer control::
 
     from faceswap.train import TrainConfig, TrainingSession
 
@@ -94,6 +94,9 @@ class TrainResult:
         Throughput of this run (both sides' faces).
     model_dir
         Where the model was saved.
+    loss_history
+        ``(iteration, loss_a, loss_b)`` of every step of all runs (per-step
+        face losses; beyond 20,000 steps older rows are averaged in pairs).
     """
 
     iteration: int
@@ -103,6 +106,7 @@ class TrainResult:
     seconds: float
     faces_per_second: float
     model_dir: Path
+    loss_history: tuple[tuple[int, float, float], ...] = ()
 
 
 def format_duration(seconds: float) -> str:
@@ -159,7 +163,7 @@ def _precision(mixed: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _opencv_single_threaded() -> Iterator[None]:
+def opencv_single_threaded() -> Iterator[None]:
     """OpenCV without its own thread pool while training, restored afterwards.
 
     Augmentation works on small images in tf.data's parallel workers; OpenCV
@@ -281,7 +285,10 @@ class TrainingSession:
         if config.seed is None:
             config = replace(config, seed=secrets.randbelow(2**31))
         input_size = config.check_model()
-        faces = (load_faces(faces_a, "A", input_size), load_faces(faces_b, "B", input_size))
+        faces = (
+            load_faces(faces_a, "A", input_size, config.augment),
+            load_faces(faces_b, "B", input_size, config.augment),
+        )
         ensure_output_dir(model_dir)
         state = TrainingState(model=config.model, input_size=input_size, config=_stored(config, faces))
         return cls(model_dir, faces, config, state, hardware or Hardware())
@@ -333,7 +340,10 @@ class TrainingSession:
         from faceswap.train.checkpoint import load_checkpoint
 
         saved, state = load_checkpoint(model_dir)
-        faces = (load_faces(faces_a, "A", state.input_size), load_faces(faces_b, "B", state.input_size))
+        faces = (
+            load_faces(faces_a, "A", state.input_size, config.augment),
+            load_faces(faces_b, "B", state.input_size, config.augment),
+        )
         remove_stale_temporaries(model_dir)
         state.config = _stored(config, faces)
         return cls(model_dir, faces, config, state, hardware or Hardware(), saved_network=saved)
@@ -403,7 +413,7 @@ class TrainingSession:
             raise InputError(f"the time limit must be positive, not {time_limit}")
         monitor = _monitor_class()(self, iterations, time_limit)
         # The final save runs under the same Ctrl-C handling: a first Ctrl-C there changes nothing.
-        with _graceful_stop(monitor.request_stop), _opencv_single_threaded():
+        with _graceful_stop(monitor.request_stop), opencv_single_threaded():
             with monitor.progress_bar():
                 self.trainer.fit(
                     self.dataset(),
@@ -428,6 +438,9 @@ class TrainingSession:
             seconds=monitor.seconds,
             faces_per_second=monitor.faces_per_second,
             model_dir=self.model_dir,
+            loss_history=tuple(
+                (int(row[0]), float(row[1]), float(row[2])) for row in self.state.loss_history
+            ),
         )
 
     def smoothed_losses(self) -> tuple[float, float]:
