@@ -257,7 +257,7 @@ def run_demo(
     from faceswap.convert import ConvertOptions, convert
     from faceswap.extract import ExtractOptions, extract
     from faceswap.score import score
-    from faceswap.train import Hardware, TrainConfig, TrainingSession
+    from faceswap.train import TrainConfig, train
 
     if not (math.isfinite(minutes) and 0 < minutes <= 24 * 60):
         raise InputError(f"--minutes must be above 0 and at most 1440, not {minutes:g}")
@@ -282,8 +282,9 @@ def run_demo(
         preview_every=10**9,  # written once, at the end
     )
     model_dir = work / "model"
-    session = TrainingSession.start(model_dir, faces[0], faces[1], config, Hardware(progress=progress))
-    trained = session.run(time_limit=minutes * 60)
+    trained = train(faces[0], faces[1], model_dir, config, time_limit=minutes * 60, progress=progress)
+    if trained.reason == "interrupted":  # Ctrl-C or SIGTERM: the model is saved; stop the demo too
+        raise KeyboardInterrupt
 
     log.info("demo 4/5: converting the astronaut's clip to Grace Hopper's face")
     alignments = faces[0] / ALIGNMENTS_NAME
