@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
 import sys
@@ -342,9 +343,11 @@ class _Pool:
         # Not fork: a forked child of a parent whose OpenCV (or any other) thread
         # pool has started can deadlock on the pool's locks. A fork server imports
         # the worker module once, then forks each worker from that clean process.
-        if "forkserver" in multiprocessing.get_all_start_methods():
+        self.forkserver = "forkserver" in multiprocessing.get_all_start_methods()
+        if self.forkserver:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["faceswap.extract_worker"])
+            # The server also loads the models, once, for every worker it forks.
+            context.set_forkserver_preload(["faceswap.extract_worker", "faceswap.extract_preload"])
         else:
             context = multiprocessing.get_context("spawn")
         self.progress = context.Array("q", 2)
@@ -354,6 +357,18 @@ class _Pool:
             initializer=initialise,
             initargs=(config, self.progress, with_identity),
         )
+
+    def warm_up(self) -> None:
+        """Start loading the models without waiting for them.
+
+        The fork server loads them before it forks anything (a submit would wait
+        for that); started by hand, it loads them while the caller goes on. Without
+        a fork server, a first task starts a worker, which loads its own.
+        """
+        if self.forkserver:
+            multiprocessing.forkserver.ensure_running()
+        else:
+            self.submit(os.getpid)
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future:
         """Queue a call in a worker."""
@@ -446,8 +461,8 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
     pool = _Pool(config, jobs, bool(options.reference))
     cancel = True
     try:
-        # The workers load their models (about a second) while the inputs are probed.
-        pool.submit(os.getpid)
+        # The models load (about a second) while the inputs are probed.
+        pool.warm_up()
         sources = plan_sources(input_path, options.output)
         summary = Summary(sources=len(sources))
         reference = None

@@ -126,6 +126,22 @@ class ChunkResult:
 
 # Per-process state, set by initialise().
 _models: dict[str, Any] = {}
+# The HOG detector and the landmark predictor, when the fork server that forks
+# the workers loaded them before forking (see preload_models).
+_preloaded: dict[str, Any] = {}
+
+
+def preload_models() -> None:
+    """Load the HOG detector and the 68-point predictor into this process, once.
+
+    ``faceswap extract`` has its fork server do this (by importing
+    :mod:`faceswap.extract_preload`): every worker forked from it then starts
+    with the models in memory (shared copy-on-write) instead of spending about
+    a second of CPU loading its own.
+    """
+    if not _preloaded:
+        _preloaded["hog"] = FaceDetector("hog")
+        _preloaded["predictor"] = LandmarkPredictor()
 _progress: Any = None
 _videos: dict[str, VideoSource] = {}
 
@@ -142,8 +158,9 @@ def initialise(config: WorkerConfig, progress: Any, with_identity: bool) -> None
     global _progress
     _progress = progress
     _models["config"] = config
-    _models["detector"] = FaceDetector(config.detector)  # type: ignore[arg-type]
-    _models["predictor"] = LandmarkPredictor()
+    hog = config.detector == "hog" and "hog" in _preloaded
+    _models["detector"] = _preloaded["hog"] if hog else FaceDetector(config.detector)  # type: ignore[arg-type]
+    _models["predictor"] = _preloaded.get("predictor") or LandmarkPredictor()
     _models["embedder"] = FaceEmbedder() if with_identity else None
 
 
