@@ -275,6 +275,34 @@ def test_convert_leaves_no_thread_behind(tmp_path: Path, short_clip: tuple[Path,
     assert set(threading.enumerate()) <= before
 
 
+class _FailingModel:
+    """Paints the other man's face, then fails on its second batch (as a model out of memory would)."""
+
+    def __init__(self) -> None:
+        self.inner = other_face_model()
+        self.input_size = self.inner.input_size
+        self.calls = 0
+
+    def predict(self, faces: np.ndarray, decoder: str) -> tuple[np.ndarray, np.ndarray]:
+        self.calls += 1
+        if self.calls > 1:
+            raise RuntimeError("the model failed")
+        return self.inner.predict(faces, decoder)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif", ""])
+def test_a_failure_half_way_leaves_nothing_behind(
+    tmp_path: Path, short_clip: tuple[Path, Path], suffix: str
+) -> None:
+    clip, alignments_path = short_clip
+    output = tmp_path / f"out{suffix}"
+    before = set(threading.enumerate())
+    with pytest.raises(RuntimeError, match="the model failed"):
+        run(clip, output, model=_FailingModel(), alignments=alignments_path, batch_size=4)
+    assert list(tmp_path.iterdir()) == []  # neither the output nor a temporary file
+    assert set(threading.enumerate()) <= before
+
+
 def test_a_folder_of_photos_keeps_its_names(tmp_path: Path, short_clip: tuple[Path, Path]) -> None:
     clip, _ = short_clip
     photos = tmp_path / "photos"
