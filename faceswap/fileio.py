@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -203,5 +204,30 @@ def remove_stale_temporaries(folder: Path | str) -> int:
     for stale in folder.glob(f"{TEMP_PREFIX}*"):
         if stale.is_file():
             remove_quietly(stale)
+            removed += 1
+    return removed
+
+
+def remove_stale_temporaries_of(final: Path | str) -> int:
+    """Delete what a killed writer of ``final`` left: its temporaries, files or folders.
+
+    Matches the names :func:`temporary_path` gives ``final`` and its siblings
+    with another suffix (a gif writer's ``.mkv`` and palette ``.png``), and
+    nothing else in the folder, so other outputs' temporaries are left alone.
+    Returns the number removed.
+    """
+    final = Path(final)
+    folder = final.parent if str(final.parent) else Path(".")
+    own = re.escape(TEMP_PREFIX) + r"[0-9a-f]{8}-" + re.escape(final.stem)
+    pattern = re.compile(own + r"(\.[A-Za-z0-9]+)?")
+    removed = 0
+    with contextlib.suppress(OSError):
+        for stale in folder.iterdir():
+            if not pattern.fullmatch(stale.name):
+                continue
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                remove_quietly(stale)
             removed += 1
     return removed

@@ -134,3 +134,17 @@ def test_remove_stale_temporaries(tmp_path: Path) -> None:
     (tmp_path / "keep.png").write_bytes(b"whole")
     assert remove_stale_temporaries(tmp_path) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["keep.png"]
+
+
+def test_remove_stale_temporaries_of_one_output(tmp_path: Path) -> None:
+    """A rerun removes what a killed writer of the same output left, and nothing else."""
+    from faceswap.fileio import remove_stale_temporaries_of
+
+    (tmp_path / f"{TEMP_PREFIX}0123abcd-out.mp4").write_bytes(b"half a video")
+    (tmp_path / f"{TEMP_PREFIX}89abcdef-out.mkv").write_bytes(b"half a gif's intermediate")
+    (tmp_path / f"{TEMP_PREFIX}00000000-out").mkdir()  # a frames folder being built
+    (tmp_path / f"{TEMP_PREFIX}00000000-out" / "frame_000000.png").write_bytes(b"png")
+    (tmp_path / f"{TEMP_PREFIX}11111111-other.mp4").write_bytes(b"another output's")
+    (tmp_path / "out.mp4").write_bytes(b"the previous complete output")
+    assert remove_stale_temporaries_of(tmp_path / "out.mp4") == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{TEMP_PREFIX}11111111-other.mp4", "out.mp4"]

@@ -70,6 +70,7 @@ from faceswap.fileio import (
     ensure_output_dir,
     fsync_directory,
     remove_quietly,
+    remove_stale_temporaries_of,
     temporary_path,
 )
 from faceswap.media.ffmpeg import ffmpeg_exe, run_ffmpeg, summarize_stderr
@@ -219,6 +220,7 @@ class _Writer:
         self.frames_written = 0
         self._closed = False
         check_output(self.path, overwrite=overwrite)
+        remove_stale_temporaries_of(self.path)  # what a killed run writing this output left
 
     def __enter__(self) -> _Writer:
         return self
