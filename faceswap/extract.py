@@ -155,6 +155,8 @@ class ExtractOptions:
                 else None
             ),
             "detect_interval": DETECT_INTERVAL,
+            # Faces are followed in boxes placed as the last detection placed its box.
+            "follow_box": "detection placement",
         }
 
 

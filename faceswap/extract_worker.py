@@ -126,6 +126,8 @@ class ChunkResult:
 
 # Per-process state, set by initialise().
 _models: dict[str, Any] = {}
+_progress: Any = None
+_videos: dict[str, VideoSource] = {}
 # The HOG detector and the landmark predictor, when the fork server that forks
 # the workers loaded them before forking (see preload_models).
 _preloaded: dict[str, Any] = {}
@@ -142,8 +144,6 @@ def preload_models() -> None:
     if not _preloaded:
         _preloaded["hog"] = FaceDetector("hog")
         _preloaded["predictor"] = LandmarkPredictor()
-_progress: Any = None
-_videos: dict[str, VideoSource] = {}
 
 
 def initialise(config: WorkerConfig, progress: Any, with_identity: bool) -> None:

@@ -4,25 +4,35 @@ In one run, on one video (default ``../shared/data/video/d6.mp4``):
 
 (a) the naive loop: decode, full-resolution HOG and 68 landmarks on every frame, one process;
 (b) ``faceswap extract`` as users run it: the command in a subprocess, writing crops, from start-up
-    to exit (the start-up alone, the same command on one frame, is printed too);
+    to exit (the start-up alone, the same command on one frame, is printed too); ``--no-smooth``
+    passes that option on;
 (c) decoding alone, every frame into Python.
 
 Prints frames/s of each, the ratios b/a and b/c, and the difference between the landmarks of (a)
 and (b) in % of the inter-ocular distance (mean, median, 95th percentile). The naive loop's own
 landmarks are not ground truth: its box size jumps between steps of HOG's image pyramid, and the
 landmarks jump with it, so the difference is also shown separately for frames whose naive box
-has its most common size.
+has its most common size, and next to it the predictor's own sensitivity to its box (every 4th
+frame, landmarks placed in the naive box against landmarks placed in a box derived from those
+landmarks with the average placement, faceswap.track.box_from_landmarks).
+
+CPU time is that of every process involved: on Linux the benchmark adopts extract's orphaned
+fork server and workers (PR_SET_CHILD_SUBREAPER) and waits for them, so their model loading
+counts too. The machine's load average is printed before and after: wall-clock ratios mean
+little when other jobs share the cores, CPU time per frame much more.
 
 ``--tune-smoothing`` instead follows the faces once without smoothing and prints the frame-to-frame
 jitter and the distance to the naive loop for extract's smoothing (a centred bilateral average,
 faceswap.extract_worker.smooth_window) and for a grid of One-Euro settings (the causal filter).
 
-    python scripts/bench_extract.py [VIDEO] [--jobs N] [--tune-smoothing]
+    python scripts/bench_extract.py [VIDEO] [--jobs N] [--no-smooth] [--tune-smoothing]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import os
 import re
 import resource
 import subprocess
@@ -48,6 +58,26 @@ def cpu_seconds() -> float:
         usage = resource.getrusage(who)
         total += usage.ru_utime + usage.ru_stime
     return total
+
+
+def adopt_orphans() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux); False where it cannot."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans() -> None:
+    """Wait for every adopted process (extract's fork server and workers) to exit."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+ADOPTS = False
 
 
 def decode_only(video: Path) -> float:
@@ -93,9 +123,15 @@ def run_extract(video: Path, output: Path, jobs: int | None, *extra: str) -> tup
     started, cpu = time.perf_counter(), cpu_seconds()
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
-    # Workers are not this process's children (a fork server starts them): they report their own CPU.
-    workers = float(re.search(r"\(([\d.]+) s of CPU in the workers", result.stderr).group(1))
-    CPU["b" if not extra else "b start-up"] = cpu_seconds() - cpu + workers
+    if ADOPTS:
+        reap_orphans()
+        used = cpu_seconds() - cpu
+    else:
+        # Workers are not this process's children (a fork server starts them): they report their own
+        # CPU, without their start-up.
+        workers = re.search(r"\(([\d.]+) s of CPU in the workers", result.stderr)
+        used = cpu_seconds() - cpu + (float(workers.group(1)) if workers else 0.0)
+    CPU["b start-up" if "--every" in extra else "b"] = used
     if result.returncode != 0:
         sys.exit(f"faceswap extract failed: {result.stderr.strip().splitlines()[-1:]}")
     return wall, int(re.search(r"frames read: (\d+)", result.stderr).group(1))
@@ -121,6 +157,23 @@ def landmark_differences(naive, alignments) -> tuple[np.ndarray, np.ndarray, int
     with_face_a = sum(bool(faces) for faces in naive.values())
     with_face_b = sum(bool(record.faces) for _, record in alignments)
     return np.array(differences), np.array(usual_box, dtype=bool), with_face_a, with_face_b
+
+
+def box_sensitivity(video: Path, naive) -> np.ndarray:
+    """% IOD between landmarks placed in the naive box and in the average-placement box (every 4th frame)."""
+    from faceswap.detect import LandmarkPredictor
+    from faceswap.landmarks import interocular_distance
+    from faceswap.media.reader import VideoSource
+    from faceswap.track import box_from_landmarks
+
+    predictor = LandmarkPredictor()
+    moved = []
+    for frame in VideoSource(video).frames(0, None, 4):
+        for _, landmarks in naive.get(frame.index, []):
+            replaced = predictor(frame.image, box_from_landmarks(landmarks))
+            error = np.linalg.norm(replaced - landmarks, axis=1).mean()
+            moved.append(100 * error / interocular_distance(landmarks))
+    return np.array(moved)
 
 
 def tune_smoothing(video: Path, naive) -> None:
@@ -175,6 +228,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("video", nargs="?", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--jobs", type=int, help="passed to faceswap extract (default: its own)")
+    parser.add_argument("--no-smooth", action="store_true", help="run (b) with --no-smooth")
     parser.add_argument("--tune-smoothing", action="store_true", help="print the One-Euro tuning table")
     args = parser.parse_args()
     if not args.video.is_file():
@@ -182,6 +236,9 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from faceswap.alignments import ALIGNMENTS_NAME, Alignments
 
+    global ADOPTS
+    ADOPTS = adopt_orphans()
+    load_before = os.getloadavg()
     print(f"video: {args.video}")
     fps_a, naive = naive_loop(args.video)
     if args.tune_smoothing:
@@ -190,16 +247,22 @@ def main() -> None:
     fps_c = decode_only(args.video)
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "faces"
-        wall, frames = run_extract(args.video, output, args.jobs)
+        smooth = ("--no-smooth",) if args.no_smooth else ()
+        wall, frames = run_extract(args.video, output, args.jobs, *smooth)
         crops = len(list(output.glob("*.png")))
         alignments = Alignments.load(output / ALIGNMENTS_NAME)
         # Start-up (interpreter, worker processes, model loading, probing, one frame):
         # the same command asked for frame 0 only.
-        startup, _ = run_extract(args.video, Path(folder) / "one", args.jobs, "--every", str(10**6))
+        startup, _ = run_extract(args.video, Path(folder) / "one", args.jobs, *smooth, "--every", str(10**6))
+    load_after = os.getloadavg()
     fps_b = frames / wall
     differences, usual, with_a, with_b = landmark_differences(naive, alignments)
 
-    print(f"frames: {frames}, crops written by (b): {crops}")
+    print(
+        f"load average (1 min) before {load_before[0]:.1f}, after {load_after[0]:.1f} "
+        f"on {os.cpu_count()} cores" + ("" if ADOPTS else "; CPU of extract's workers without their start-up")
+    )
+    print(f"frames: {frames}, crops written by (b){' with --no-smooth' if args.no_smooth else ''}: {crops}")
     print(f"(a) naive loop (decode + full HOG + landmarks): {fps_a:8.1f} frames/s")
     print(f"(b) faceswap extract, whole command:           {fps_b:8.1f} frames/s")
     print(
@@ -207,13 +270,18 @@ def main() -> None:
         f"without it {frames / max(wall - startup, 1e-9):.1f} frames/s)"
     )
     print(f"(c) decode only:                                {fps_c:8.1f} frames/s")
+    per_frame_b = (CPU["b"] - CPU["b start-up"]) / frames
     print(
         f"CPU time per frame, all processes: (a) {CPU['a'] * 1000:.1f} ms, "
-        f"(b) {(CPU['b'] - CPU['b start-up']) / frames * 1000:.1f} ms + {CPU['b start-up']:.1f} s start-up, "
-        f"(c) {CPU['c'] * 1000:.2f} ms"
+        f"(b) {per_frame_b * 1000:.1f} ms + {CPU['b start-up']:.1f} s start-up "
+        f"(whole command: {CPU['b'] / frames * 1000:.1f} ms), (c) {CPU['c'] * 1000:.2f} ms"
     )
     print(f"b/a = {fps_b / fps_a:.2f}   (target >= 10)")
     print(f"b/c = {fps_b / fps_c:.2f}   (target >= 0.3)")
+    print(
+        f"CPU-time ratios (less sensitive to load): a/b {CPU['a'] / per_frame_b:.2f} per frame, "
+        f"{CPU['a'] * frames / CPU['b']:.2f} with start-up; c/b {CPU['c'] / per_frame_b:.2f} per frame"
+    )
     print(f"frames with a face: (a) {with_a}, (b) {with_b}; faces compared: {len(differences)}")
     if len(differences):
         print(
@@ -225,6 +293,13 @@ def main() -> None:
                 f"  frames whose naive box has its usual size ({usual.mean():.0%}): "
                 f"mean {differences[usual].mean():.2f}, p95 {np.percentile(differences[usual], 95):.2f}; "
                 f"other frames: mean {differences[~usual].mean():.2f}"
+            )
+        moved = box_sensitivity(args.video, naive)
+        if len(moved):
+            print(
+                f"  for scale: the naive landmarks move by mean {moved.mean():.2f}, median "
+                f"{np.median(moved):.2f}, p95 {np.percentile(moved, 95):.2f} when only their box moves "
+                "(HOG's box -> the average-placement box on the same frame)"
             )
 
 

@@ -48,6 +48,26 @@ def test_half_scale_detection_loses_the_small_astronaut_face(astronaut: np.ndarr
     assert len(found) == 1 and iou(found[0].box, detector.detect(astronaut)[0].box) > 0.5
 
 
+def test_hog_detector_is_cached_and_a_damaged_copy_rebuilt(astronaut, models, tmp_path, monkeypatch) -> None:
+    import dlib
+
+    from faceswap.detect import cache_dir, frontal_face_detector
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / "faceswap"
+    expected = [d.box for d in models[0].detect(astronaut)]
+    frontal_face_detector()  # builds dlib's detector and saves the copy
+    (cached,) = (tmp_path / "faceswap").iterdir()
+    assert dlib.__version__ in cached.name
+    size = cached.stat().st_size
+    assert size > 100_000
+    loaded = FaceDetector("hog")  # from the copy
+    assert [d.box for d in loaded.detect(astronaut)] == expected
+    cached.write_bytes(b"not a detector")
+    assert [d.box for d in FaceDetector("hog").detect(astronaut)] == expected
+    assert cached.stat().st_size == size  # rebuilt
+
+
 def reference_faces(xml: Path) -> dict[str, list[tuple[tuple[float, float, float, float], np.ndarray]]]:
     faces: dict[str, list] = {}
     for image in ElementTree.parse(xml).getroot().iter("image"):

@@ -11,13 +11,19 @@ from faceswap.landmarks import interocular_distance
 from faceswap.media.reader import VideoSource
 from faceswap.track import (
     DEFAULT_PLACEMENT,
+    DETECTION_FACE_PX,
+    MAX_PLACEMENT_SCALE,
+    MAX_PLACEMENT_SHIFT,
+    PYRAMID_STEP,
     FaceTracker,
     box_from_landmarks,
     follow_failed,
     iou,
     match,
     placement_of,
+    pyramid_scale,
     shape_residual,
+    trusted_placement,
 )
 
 
@@ -46,6 +52,45 @@ def test_box_from_landmarks_round_trips_a_placement(astronaut_face) -> None:
     original = box_from_landmarks(landmarks)
     np.testing.assert_allclose(moved, np.array(original) * 2 + (10, 20, 10, 20), atol=1e-6)
     assert DEFAULT_PLACEMENT[2] > 0.5
+
+
+def test_pyramid_scale_is_a_whole_number_of_hog_pyramid_steps() -> None:
+    assert pyramid_scale(0.43) == pytest.approx(PYRAMID_STEP**4)  # 0.482: the step just above
+    assert pyramid_scale(PYRAMID_STEP**2) == pytest.approx(PYRAMID_STEP**2)
+    assert pyramid_scale(0.9) == 1.0 and pyramid_scale(2.0) == 1.0
+    assert pyramid_scale(0.3, base=0.5) == pytest.approx(0.5 * PYRAMID_STEP**2)
+
+
+def test_trusted_placement_holds_a_placement_near_the_average() -> None:
+    u, v, half = DEFAULT_PLACEMENT
+    near = (u + 0.05, v - 0.05, half * 1.1)
+    assert trusted_placement(near) == pytest.approx(near)
+    far = trusted_placement((u + 1, v - 1, half * 3))
+    shift, scale = MAX_PLACEMENT_SHIFT, MAX_PLACEMENT_SCALE
+    assert far == pytest.approx((u + shift, v - shift, half * scale))
+    assert trusted_placement((u, v, half / 3))[2] == pytest.approx(half / MAX_PLACEMENT_SCALE)
+
+
+def test_faces_are_followed_in_the_box_placed_as_hog_placed_it(video_d18) -> None:
+    detector, predictor = FaceDetector(), LandmarkPredictor()
+    tracker = FaceTracker(detector, predictor, detect_interval=4)
+    frames = [frame.image for frame in VideoSource(video_d18).frames(0, 5)]
+    (track,) = tracker.update(frames[0])  # detected at full resolution
+    detection = detector.detect(frames[0])[0]
+    assert track.placement == pytest.approx(trusted_placement(placement_of(detection.box, track.matrix)))
+    np.testing.assert_allclose(box_from_landmarks(track.landmarks, track.matrix, track.placement), track.box)
+    assert iou(track.box, detection.box) > 0.9
+    for image in frames[1:4]:
+        (track,) = tracker.update(image)  # followed
+        assert track.score is None
+    (track,) = tracker.update(frames[4])  # re-detected on a frame downscaled by whole pyramid steps
+    assert tracker.detections == {"full": 1, "scaled": 1} and track.score is not None
+    full = detector.detect(frames[4])[0].box
+    scale = pyramid_scale(DETECTION_FACE_PX / (full[2] - full[0]))
+    assert scale < 0.7
+    scaled = detector.detect(frames[4], scale=scale)[0].box
+    np.testing.assert_allclose(scaled, full, atol=0.05 * (full[2] - full[0]))  # nearly HOG's full box
+    assert track.placement == pytest.approx(trusted_placement(placement_of(scaled, track.matrix)))
 
 
 @pytest.fixture(scope="module")
