@@ -209,6 +209,10 @@ def main() -> int:
         f"CPU-bound ceiling for convert, both limits' work on {cores} cores: {ceiling:.1f} frames/s "
         f"= {ceiling / limit:.2f} of the limit; convert reaches {converted / ceiling:.0%} of it"
     )
+    # With no idle core (a busy machine, or a forward pass that already fills every core), frames/s
+    # follow CPU time: convert can then reach at most this share of the forward pass's rate.
+    cpu_share = per_frame * forward_cpu / convert_cpu
+    print(f"CPU per frame, forward pass / convert = {cpu_share:.2f} (the ratio with no idle core)")
     return 0
 
 
