@@ -35,7 +35,7 @@ from faceswap.errors import FaceswapError, MediaError
 from faceswap.identity import FaceEmbedder, distance, identity_of_photos
 from faceswap.landmarks import interocular_distance
 from faceswap.media.reader import VideoSource, prefetch, read_image
-from faceswap.track import FaceTracker, Track, box_width
+from faceswap.track import DETECT_INTERVAL, FaceTracker, Track, box_width
 
 # Temporal smoothing of landmarks: a centred, edge-preserving (bilateral)
 # average over SMOOTH_RADIUS processed frames on each side, computed per point:
@@ -93,7 +93,7 @@ class WorkerConfig:
     blur_threshold: float = 0.0
     smooth: bool = True
     identity_threshold: float = 0.6
-    detect_interval: int = 8
+    detect_interval: int = DETECT_INTERVAL
     full_scale: float = 1.0
 
 

@@ -56,10 +56,12 @@ MAX_PLACEMENT_SHIFT = 0.1
 MAX_PLACEMENT_SCALE = 1.25
 
 #: Re-detect every this many processed frames while faces are being followed.
-#: Every 16 frames instead costs 0.5 ms less per frame but lets a face's
-#: placement go stale: on d6 the difference to per-frame detection rose from
-#: 2.3 to 3.2 % of the inter-ocular distance (p95 6.2 to 8.4 %).
-DETECT_INTERVAL = 8
+#: Each detection renews the face's placement; the longer it is kept, the
+#: further the followed landmarks drift from per-frame detection's: on d6
+#: (unsmoothed, in % of the inter-ocular distance) 1.91 every 4 frames, 2.07
+#: every 6, 2.26 every 8, about 3.2 every 16. A downscaled detection costs
+#: about 4 ms, so every 4 frames costs about 0.5 ms per frame more than every 8.
+DETECT_INTERVAL = 4
 #: Width (px) the smallest followed face keeps at least on the downscaled detection frame.
 DETECTION_FACE_PX = 110
 #: Scale between consecutive levels of the image pyramid dlib's HOG detector scans.
@@ -321,15 +323,20 @@ class FaceTracker:
         return self.detector.detect(image, upsample=upsample, scale=scale), full
 
     def _new_track(self, image: np.ndarray, detection: Detection) -> Track:
-        landmarks = self.predictor(image, detection.box)
-        matrix = alignment_matrix(landmarks)
+        track = Track(self._next_number, np.zeros((68, 2)), np.zeros((2, 3)), detection.box, None)
+        self._next_number += 1
+        return self._place(track, image, detection)
+
+    def _place(self, track: Track, image: np.ndarray, detection: Detection) -> Track:
+        """Landmarks in the detection's box, and the placement the face is followed with from here."""
+        track.landmarks = self.predictor(image, detection.box)
+        track.matrix = alignment_matrix(track.landmarks)
+        track.score = detection.score
         # The placement is renewed at every detection round, and held near the
         # average: kept for a whole chunk, one box a pyramid step off once
         # misplaced frames 580-714 of d6 by 25-40 % of the inter-ocular distance.
-        placement = trusted_placement(placement_of(detection.box, matrix))
-        box = box_from_landmarks(landmarks, matrix, placement)
-        track = Track(self._next_number, landmarks, matrix, box, detection.score, placement)
-        self._next_number += 1
+        track.placement = trusted_placement(placement_of(detection.box, track.matrix))
+        track.box = box_from_landmarks(track.landmarks, track.matrix, track.placement)
         return track
 
     def update(self, image: np.ndarray) -> list[Track]:
@@ -338,6 +345,12 @@ class FaceTracker:
         Tracks that end are simply absent from the result; a new track has a
         new :attr:`Track.number`.
         """
+        self._since_detection += 1
+        if not self.tracks or self._since_detection >= self.detect_interval:
+            # A detection round places each face's landmarks in its detection box,
+            # so they are not predicted twice.
+            self._detection_round(image, full=not self.tracks)
+            return list(self.tracks)
         height, width = image.shape[:2]
         followed: list[Track] = []
         for track in self.tracks:
@@ -347,15 +360,19 @@ class FaceTracker:
             if not follow_failed(landmarks, matrix, box_width(track.box), box, (width, height)):
                 track.landmarks, track.matrix, track.box, track.score = landmarks, matrix, box, None
                 followed.append(track)
-        lost = len(followed) < len(self.tracks)
-        self.tracks = followed
-        self._since_detection += 1
-        if not self.tracks or lost or self._since_detection >= self.detect_interval:
+        if len(followed) < len(self.tracks):
             # A face lost while following is looked for at full sensitivity at once.
-            self._detection_round(image, full=not self.tracks or lost)
+            self.tracks = followed
+            self._detection_round(image, full=True, followed=True)
         return list(self.tracks)
 
-    def _detection_round(self, image: np.ndarray, full: bool) -> None:
+    def _detection_round(self, image: np.ndarray, full: bool, followed: bool = False) -> None:
+        """Detect, confirm the tracks the detector finds, drop the others, start new ones.
+
+        ``followed`` says that the tracks' landmarks are already this frame's;
+        otherwise they are the previous frame's, and each confirmed face's
+        landmarks are placed in its detection box (as per-frame detection would).
+        """
         self._since_detection = 0
         detections, was_full = self._detect(image, full)
         pairs = match([track.box for track in self.tracks], [d.box for d in detections])
@@ -367,10 +384,13 @@ class FaceTracker:
         confirmed = []
         for t, d in pairs:
             track = self.tracks[t]
-            track.score = detections[d].score
-            # Follow on with the box placed where HOG placed it this time.
-            track.placement = trusted_placement(placement_of(detections[d].box, track.matrix))
-            track.box = box_from_landmarks(track.landmarks, track.matrix, track.placement)
+            if followed:
+                track.score = detections[d].score
+                # Follow on with the box placed where HOG placed it this time.
+                track.placement = trusted_placement(placement_of(detections[d].box, track.matrix))
+                track.box = box_from_landmarks(track.landmarks, track.matrix, track.placement)
+            else:
+                self._place(track, image, detections[d])
             confirmed.append(track)
         matched = {d for _, d in pairs}
         for d, detection in enumerate(detections):
