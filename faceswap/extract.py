@@ -323,7 +323,15 @@ def _chunks(source: _Source, alignments: Alignments, options: ExtractOptions, re
             wanted = range(first, stop, options.every)
             if wanted and any(index not in done for index in wanted):
                 chunks.append(
-                    Chunk(number, start=first, stop=stop, step=options.every, fps=float(info.fps), **common)
+                    Chunk(
+                        number,
+                        start=first,
+                        stop=stop,
+                        step=options.every,
+                        fps=float(info.fps),
+                        info=info,
+                        **common,
+                    )
                 )
         return chunks
     files = [(index, str(path)) for index, path in enumerate(source.images) if index % options.every == 0]

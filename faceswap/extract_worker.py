@@ -34,6 +34,7 @@ from faceswap.detect import FaceDetector, LandmarkPredictor
 from faceswap.errors import FaceswapError, MediaError
 from faceswap.identity import FaceEmbedder, distance, identity_of_photos
 from faceswap.landmarks import interocular_distance
+from faceswap.media.probe import VideoInfo
 from faceswap.media.reader import VideoSource, prefetch, read_image
 from faceswap.track import DETECT_INTERVAL, FaceTracker, Track, box_width
 
@@ -111,6 +112,8 @@ class Chunk:
     images: tuple[tuple[int, str], ...] = ()
     fps: float = 30.0
     reference: tuple[float, ...] | None = None
+    #: The video's probe (``None``: the worker probes it).
+    info: VideoInfo | None = None
 
 
 @dataclass
@@ -227,7 +230,8 @@ class _ChunkRun:
         chunk, config = self.chunk, self.config
         source = _videos.get(chunk.source)
         if source is None:
-            source = _videos[chunk.source] = VideoSource(chunk.source)
+            # The parent's probe comes with the chunk: probing again would cost each worker 0.1-0.2 s.
+            source = _videos[chunk.source] = VideoSource(chunk.source, chunk.info)
         tracker = FaceTracker(
             self.detector,
             self.predictor,
