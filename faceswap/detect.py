@@ -140,7 +140,9 @@ class FaceDetector:
         else:
             self._cnn = dlib.cnn_face_detection_model_v1(str(model_file("cnn")))
 
-    def detect(self, image: np.ndarray, *, upsample: int = 0, scale: float = 1.0) -> list[Detection]:
+    def detect(
+        self, image: np.ndarray, *, upsample: int = 0, scale: float = 1.0, gray: bool = False
+    ) -> list[Detection]:
         """Find faces in an RGB (or grayscale) image.
 
         Parameters
@@ -154,6 +156,10 @@ class FaceDetector:
             Run the detector on the image resized by this factor (``< 1`` is
             faster but misses faces smaller than about ``80 / scale`` px).
             Boxes are returned in the coordinates of ``image``.
+        gray
+            Run on the gray image: HOG then computes one gradient per pixel
+            instead of three (about 17 % faster); its boxes differ a little
+            from those on the colour image.
 
         Returns
         -------
@@ -164,7 +170,12 @@ class FaceDetector:
         if scale != 1.0:
             height, width = image.shape[:2]
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            work = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+            if scale < 1:
+                work = downscale(image, size)
+            else:
+                work = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+        if gray and work.ndim == 3:
+            work = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
         if self.kind == "hog":
             rects, scores, _ = self._hog.run(work, upsample, 0.0)
             found = [(r, float(s)) for r, s in zip(rects, scores, strict=True)]
@@ -178,6 +189,19 @@ class FaceDetector:
             for r, score in found
         ]
         return sorted(detections, key=lambda d: d.score, reverse=True)
+
+
+def downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` shrunk to ``size`` (width, height): halved by ``pyrDown`` while it can, then area-averaged.
+
+    Area averaging straight from a 480-px frame to 231 px costs 1.3 ms; halving
+    first (0.15 ms) leaves it a quarter of the pixels.
+    """
+    while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
+        image = cv2.pyrDown(image)
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 class LandmarkPredictor:
