@@ -95,6 +95,10 @@ def test_outputs_are_float32_in_unit_range_under_mixed_precision() -> None:
     faces = np.random.default_rng(1).random((2, 64, 64, 3), dtype=np.float32)
     outputs = model([faces, faces])
     assert model.get_layer("encoder").get_layer("down0_conv").compute_dtype == "float16"
+    for side in ("a", "b"):  # the output convolutions compute and keep their weights in float32
+        for name in ("face", "mask"):
+            layer = model.get_layer(f"decoder_{side}").get_layer(name)
+            assert layer.compute_dtype == "float32" and layer.kernel.dtype == "float32"
     for output in outputs:
         assert output.dtype == "float32"
         values = np.asarray(output)

@@ -71,11 +71,14 @@ def test_resume_continues_the_iteration_count_and_the_optimizer(
     model = tmp_path / "model"
     first = faceswap("train", faces_d18, faces_d19, "-m", model, *LITE, "--iterations", "2", "-q")
     assert first.returncode == 0, first.stderr
+    assert "faces A: only 40 faces; 100 or more" in first.stderr  # warnings show even with -q
+    assert "faces B: only 40 faces; 100 or more" in first.stderr
     state = json.loads((model / "state.json").read_text())
     assert state["iteration"] == 2 and state["config"]["batch_size"] == 2
     second = faceswap("train", "--resume", "-m", model, "--iterations", "1", "--learning-rate", "1e-4")
     assert second.returncode == 0, second.stderr
     assert "resuming at iteration 2 the lite model" in second.stderr
+    assert "faces A: 40 faces of 256 px from" in second.stderr and " MB in memory" in second.stderr
     assert "stopped at iteration 3" in second.stderr
     state = json.loads((model / "state.json").read_text())
     assert state["iteration"] == 3 and [row[0] for row in state["loss_history"]] == [1, 2, 3]
