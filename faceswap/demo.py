@@ -48,8 +48,8 @@ CLIP_FPS = 25
 CLIP_SECONDS = 4.0
 #: The recipe: a small batch at a high learning rate learns two single faces fastest on a CPU.
 DEMO_MODEL = "lite"
-DEMO_BATCH_SIZE = 8
-DEMO_LEARNING_RATE = 2e-4
+DEMO_BATCH_SIZE = 4
+DEMO_LEARNING_RATE = 3e-4
 DEFAULT_MINUTES = 5.0
 #: The seed of the weights and batches: the same run gives the same model.
 DEMO_SEED = 7
