@@ -47,7 +47,8 @@ def render_preview(columns: Sequence[tuple[str, np.ndarray]], groups: int = 2) -
     ----------
     columns
         ``(label, faces)`` pairs; faces are ``(n, s, s, 3)`` in ``[0, 1]``
-        (float) or ``uint8``, the same ``n`` and ``s`` for all.
+        (float) or ``uint8``, the same ``s`` for all; ``n`` may differ (a side
+        with fewer faces than ``--preview-faces`` leaves its lower rows empty).
     groups
         The columns form this many equal groups, separated by a gap.
 
@@ -56,7 +57,8 @@ def render_preview(columns: Sequence[tuple[str, np.ndarray]], groups: int = 2) -
     numpy.ndarray
         ``uint8`` RGB image.
     """
-    count, size = columns[0][1].shape[:2]
+    size = columns[0][1].shape[1]
+    count = max(len(faces) for _, faces in columns)
     tile = max(size, MIN_TILE)
     per_group = len(columns) // groups
     width = len(columns) * tile + (groups - 1) * _GAP
