@@ -21,6 +21,9 @@ from faceswap.landmarks import bounding_box
 
 #: Distances below this mean "the same person" (dlib's recommendation).
 SAME_PERSON_THRESHOLD = 0.6
+#: A reference photo is refused when its second largest face is at least this
+#: fraction of the largest's width: which person is meant is then a guess.
+AMBIGUOUS_REFERENCE = 0.5
 
 
 class FaceEmbedder:
@@ -64,7 +67,9 @@ def identity_of_photos(
     Raises
     ------
     InputError
-        When a photo cannot be read or shows no face, or no photo was given.
+        When a photo cannot be read, shows no face, or shows several faces
+        whose sizes do not make the person clear (the second largest at least
+        :data:`AMBIGUOUS_REFERENCE` of the largest's width), or no photo was given.
     """
     from faceswap.media.reader import read_image
 
@@ -78,6 +83,14 @@ def identity_of_photos(
         if not detections:
             raise InputError(f"{photo}: no face found in this reference photo")
         largest = max(detections, key=lambda d: d.width)
+        rivals = [
+            d for d in detections if d is not largest and d.width >= AMBIGUOUS_REFERENCE * largest.width
+        ]
+        if rivals:
+            raise InputError(
+                f"{photo}: {len(rivals) + 1} faces of similar size in this reference photo; "
+                "crop it to the one person to keep"
+            )
         embeddings.append(embedder.embed(image, predictor(image, largest.box)))
     if not embeddings:
         raise InputError("no reference photos were given")
