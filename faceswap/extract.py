@@ -523,8 +523,11 @@ def _extract_source(
                     if options.on_save is not None:
                         options.on_save(finished)
         finally:
-            # Whatever stopped the run (an error, Ctrl-C), keep every finished chunk.
-            alignments.save(path)
+            # Whatever stopped the run (an error, Ctrl-C), keep every finished chunk. A run
+            # that finished none (a full disk at the first crop) leaves the file as it was
+            # (or absent): an empty file would only make the next run ask for --resume.
+            if finished or not chunks:
+                alignments.save(path)
 
 
 @contextlib.contextmanager

@@ -155,8 +155,11 @@ def test_ctrl_c_leaves_a_valid_file_and_no_processes(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["faceswap extract: interrupted"]
-    alignments = Alignments.load(output / ALIGNMENTS_NAME)  # valid, with whole chunks only
-    assert len(alignments.frames) % 250 == 0
+    # Valid, with whole chunks only; not written at all while no chunk had finished.
+    saved = output / ALIGNMENTS_NAME
+    if saved.exists():
+        frames = len(Alignments.load(saved).frames)
+        assert frames > 0 and frames % 250 == 0
     time.sleep(0.5)
     alive = {pid for pid in children if Path(f"/proc/{pid}").exists()}
     zombies = {
