@@ -45,11 +45,13 @@ there, and anyone who finds the file should be able to tell.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -338,8 +340,8 @@ class _Encoder:
         try:
             self.process.stdin.write(memoryview(np.ascontiguousarray(image)).cast("B"))
         except (BrokenPipeError, OSError):
-            self.process.wait()
-            raise OutputError(f"cannot write {self.what}: ffmpeg stopped ({self.stderr()})") from None
+            code = self.process.wait()
+            raise _ffmpeg_failed(self.what, code, self.stderr(), "stopped") from None
 
     def stderr(self) -> str:
         self._errors.seek(0)
@@ -353,7 +355,7 @@ class _Encoder:
         code = self.process.wait()
         try:
             if code != 0:
-                raise OutputError(f"cannot write {self.what}: ffmpeg failed ({self.stderr()})")
+                raise _ffmpeg_failed(self.what, code, self.stderr())
         finally:
             self._errors.close()
 
@@ -365,6 +367,19 @@ class _Encoder:
                 self.process.stdin.close()
         self.process.wait()
         self._errors.close()
+
+
+def _ffmpeg_failed(what: Path, code: int | None, summary: str, verb: str = "failed") -> OutputError:
+    """The one-line error for an ffmpeg that could not write ``what``.
+
+    A full disk or the file size limit (RLIMIT_FSIZE, which kills ffmpeg with
+    SIGXFSZ before it can say anything) are named as such.
+    """
+    if code == -signal.SIGXFSZ or "File too large" in summary:
+        return OutputError(describe_os_error(OSError(errno.EFBIG, "File too large"), what))
+    if "No space left" in summary:
+        return OutputError(describe_os_error(OSError(errno.ENOSPC, "No space left on device"), what))
+    return OutputError(f"cannot write {what}: ffmpeg {verb} ({summary})")
 
 
 def _compile(stream: object) -> list[str]:
@@ -381,7 +396,7 @@ def _run(stream: object, what: Path) -> subprocess.CompletedProcess[bytes]:
     """Run an ffmpeg-python graph to completion; a failure is an :class:`OutputError`."""
     result = run_ffmpeg(_compile(stream))
     if result.returncode != 0:
-        raise OutputError(f"cannot write {what}: ffmpeg failed ({summarize_stderr(result.stderr)})")
+        raise _ffmpeg_failed(what, result.returncode, summarize_stderr(result.stderr))
     return result
 
 
