@@ -255,7 +255,17 @@ CASES: dict[str, Case] = {
     "extract: broken image named .png": Case(
         lambda m, t: extract(t, text_file(t / "photo.png")), "not a readable image"
     ),
+    # --- extract: options
+    "extract: --every 0": Case(lambda m, t: extract(t, m.clip, "--every", "0"), "--every must be at least 1"),
+    "extract: --size 10": Case(lambda m, t: extract(t, m.clip, "--size", "10"), "--size must be from"),
+    "extract: --jobs 0": Case(lambda m, t: extract(t, m.clip, "--jobs", "0"), "--jobs must be at least 1"),
+    "extract: --resume with --overwrite": Case(
+        lambda m, t: extract(t, m.clip, "--resume", "--overwrite"), "contradict"
+    ),
     # --- extract: --reference
+    "extract: missing reference photo": Case(
+        lambda m, t: extract(t, m.clip, "--reference", t / "me.jpg"), "no such reference photo"
+    ),
     "extract: reference without a face": Case(
         lambda m, t: extract(t, m.clip, "--reference", require_data("images", "no_face", "s25.jpg")),
         "no face",

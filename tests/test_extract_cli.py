@@ -66,54 +66,8 @@ def test_a_run_writes_the_default_output_and_a_summary(tmp_path: Path) -> None:
     assert again.returncode == 1 and "--resume" in again.stderr and len(again.stderr.splitlines()) == 1
 
 
-def make_bad_inputs(folder: Path) -> dict[str, list[str]]:
-    d18 = require_data("video", "d18.mp4")
-    (folder / "empty.mp4").write_bytes(b"")
-    (folder / "notes.mp4").write_text("this is not a video\n")
-    data = d18.read_bytes()
-    (folder / "truncated.mp4").write_bytes(data[: len(data) // 2])
-    (folder / "nothing").mkdir()
-    (folder / "nothing" / "readme.txt").write_text("no media here")
-    no_face = require_data("images", "no_face", "s25.jpg")
-    return {
-        "missing path": [str(folder / "missing.mp4")],
-        "empty file": [str(folder / "empty.mp4")],
-        "text named .mp4": [str(folder / "notes.mp4")],
-        "truncated video": [str(folder / "truncated.mp4")],
-        "folder without media": [str(folder / "nothing")],
-        "--every 0": [str(d18), "--every", "0"],
-        "--size 10": [str(d18), "--size", "10"],
-        "--jobs 0": [str(d18), "--jobs", "0"],
-        "missing reference": [str(d18), "--reference", str(folder / "me.jpg")],
-        "reference without a face": [str(d18), "--reference", str(no_face), "--every", "50"],
-        "--resume with --overwrite": [str(d18), "--resume", "--overwrite"],
-    }
-
-
-BAD = [
-    "missing path",
-    "empty file",
-    "text named .mp4",
-    "truncated video",
-    "folder without media",
-    "--every 0",
-    "--size 10",
-    "--jobs 0",
-    "missing reference",
-    "reference without a face",
-    "--resume with --overwrite",
-]
-
-
-@pytest.mark.parametrize("case", BAD)
-def test_bad_input_is_one_line_and_non_zero(tmp_path: Path, case: str) -> None:
-    args = make_bad_inputs(tmp_path)[case]
-    result = run_extract(*args, "-o", str(tmp_path / "out"))
-    assert result.returncode != 0, case
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("faceswap extract: error:"), lines[0]
-    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+# Bad inputs (missing, empty, text, truncated, no media, bad options, references):
+# see the table in tests/test_bad_inputs.py, which checks every subcommand alike.
 
 
 def child_processes(pid: int) -> set[int]:
