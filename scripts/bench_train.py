@@ -10,11 +10,21 @@ Machine load changes while a benchmark runs (other people's jobs on a shared
 machine), so (a) and (b) are measured in alternating rounds, (a) first in
 odd rounds and (b) first in even ones, and the table reports each source's
 *median* step time over all rounds and the ratio of the medians; the spread
-of the per-round ratios shows how much the load moved. The first step of
-every round is not timed (pipeline start-up). Each round runs enough steps
-for about --round-seconds (at least --min-steps), judged from warm-up steps.
+of the per-round ratios shows how much the load moved. Each round starts a
+fresh pipeline (and fit() call), whose start-up costs (a) a few hundred ms of
+CPU: where a round has several steps, its first is run but not timed; where
+steps are so long that a round has one, that step is timed, start-up and all. "Pipeline CPU" is the CPU
+time the tf.data pipeline takes per batch when run alone (augmentation,
+masks, tf.data): divided by a step's CPU time ("share") it bounds what the
+pipeline can take from the step, a figure the machine's load hardly moves.
 
-    python scripts/bench_train.py                          # lite and original, batch 16 and 64
+Each round runs enough steps for about --round-seconds (at least
+--min-steps), judged from a warm-up step, and a case runs at most --rounds
+rounds, fewer when they would take more than --case-seconds (at least one):
+on 2 CPU cores a batch-64 step of the original model takes 8 s or more, so
+that case gets one round.
+
+    python scripts/bench_train.py                          # every model, batch 16 and 64
     python scripts/bench_train.py --models lite --batch-sizes 8 16 --rounds 5
     python scripts/bench_train.py --models original --batch-sizes 64 --steps 2
 
@@ -46,9 +56,22 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--models", nargs="+", default=["lite", "original"], help="(default: lite original)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["lite", "original", "original128"],
+        help="(default: lite original original128)",
+    )
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[16, 64], help="(default: 16 64)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per case (default: 3)")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="alternating rounds per case at most (default: 4)"
+    )
+    parser.add_argument(
+        "--case-seconds",
+        type=float,
+        default=120.0,
+        help="fewer rounds when they would take longer than this, judged from the warm-up (default: 120)",
+    )
     parser.add_argument(
         "--round-seconds",
         type=float,
@@ -56,7 +79,7 @@ def parse_args() -> argparse.Namespace:
         help="timed seconds per source and round, judged from the warm-up (default: 15)",
     )
     parser.add_argument(
-        "--min-steps", type=int, default=2, help="timed steps per round at least (default: 2)"
+        "--min-steps", type=int, default=1, help="timed steps per round at least (default: 1)"
     )
     parser.add_argument(
         "--max-steps", type=int, default=30, help="timed steps per round at most (default: 30)"
@@ -89,7 +112,7 @@ def default_faces(scratch: Path) -> tuple[Path, Path]:
 
 
 def step_timer():
-    """A Keras callback recording wall and CPU seconds of every step but the first of each fit()."""
+    """A Keras callback recording the wall and CPU seconds of every step."""
     from faceswap.runtime import keras
 
     class StepTimer(keras.callbacks.Callback):
@@ -98,17 +121,37 @@ def step_timer():
             self.wall: list[float] = []
             self.cpu: list[float] = []
 
+        skip_first = False
+
         def on_train_begin(self, logs=None):
-            self._last = None
+            self._skip = self.skip_first
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._start = (time.perf_counter(), time.process_time())
 
         def on_train_batch_end(self, batch, logs=None):
-            now = (time.perf_counter(), time.process_time())
-            if self._last is not None:
-                self.wall.append(now[0] - self._last[0])
-                self.cpu.append(now[1] - self._last[1])
-            self._last = now
+            if self._skip:  # fit()'s and the pipeline's start-up
+                self._skip = False
+                return
+            self.wall.append(time.perf_counter() - self._start[0])
+            self.cpu.append(time.process_time() - self._start[1])
 
     return StepTimer()
+
+
+def pipeline_cpu_ms(dataset, batches: int = 10) -> float:
+    """CPU milliseconds per batch of this process while ``dataset`` makes ``batches`` batches alone.
+
+    CPU time, unlike wall time, hardly depends on what else the machine runs:
+    divided by a step's CPU time it bounds what the pipeline can take from
+    the step, however loaded the machine.
+    """
+    iterator = iter(dataset)
+    next(iterator)
+    started = time.process_time()
+    for _ in range(batches):
+        next(iterator)
+    return (time.process_time() - started) / batches * 1000
 
 
 def bench_case(
@@ -126,10 +169,8 @@ def bench_case(
     one_batch = session.source.batch(0)
     constant = tf.data.Dataset.from_tensors({key: tf.constant(value) for key, value in one_batch.items()})
     constant = constant.repeat()
-    started = time.perf_counter()
-    for number in range(1, 6):
-        session.source.batch(number)
-    augment_ms = (time.perf_counter() - started) / 5 * 1000
+    with opencv_single_threaded():
+        augment_ms = pipeline_cpu_ms(make_dataset(session.source, 10**7, workers=workers))
 
     def fit(data, steps: int, callbacks=()) -> None:
         session.trainer.fit(
@@ -140,32 +181,35 @@ def bench_case(
     per_round: dict[str, list[float]] = {name: [] for name in SOURCES}
     next_batch = 0
     with opencv_single_threaded():  # as TrainingSession.run() trains
-        # Warm-up: trace the step for both input signatures; time a few constant steps.
+        # Warm-up: trace the step (both sources give the same input signature), then time one step.
         warm = step_timer()
-        fit(constant, 3, [warm])
-        fit(make_dataset(session.source, 10**6, workers=workers), 2)
-        steps = args.steps or round(args.round_seconds / statistics.median(warm.wall))
+        fit(constant, 1, [warm])
+        if args.steps is None and warm.wall[0] < args.round_seconds:
+            fit(constant, 1, [warm])
+        steps = args.steps or round(args.round_seconds / warm.wall[-1])
         steps = max(args.min_steps, min(args.max_steps, steps))
-        for number in range(args.rounds):
+        rounds = max(1, min(args.rounds, int(args.case_seconds // (2 * steps * warm.wall[-1]))))
+        for number in range(rounds):
             order = SOURCES if number % 2 == 0 else SOURCES[::-1]
             for name in order:
                 timer = timers[name]
                 done = len(timer.wall)
                 if name == "pipeline":
                     data = make_dataset(session.source, next_batch, workers=workers)
-                    next_batch += steps + 1
+                    next_batch += steps
                 else:
                     data = constant
-                fit(data, steps + 1, [timer])
+                timer.skip_first = steps > 1
+                fit(data, steps + timer.skip_first, [timer])
                 per_round[name].append(statistics.median(timer.wall[done:]))
     result = {
         "model": model,
         "batch": batch,
         "mixed_precision": session.mixed_precision,
         "workers": workers,
-        "augment_ms_per_batch": augment_ms,
+        "pipeline_cpu_ms_per_batch": augment_ms,
         "steps_per_round": steps,
-        "rounds": args.rounds,
+        "rounds": rounds,
     }
     for name, timer in timers.items():
         seconds = statistics.median(timer.wall)
@@ -175,6 +219,7 @@ def bench_case(
         result[f"{name}_cpu_s_per_step"] = statistics.median(timer.cpu)
         result[f"{name}_steps"] = len(timer.wall)
     result["ratio"] = result["pipeline_steps_per_s"] / result["constant_steps_per_s"]
+    result["pipeline_share"] = augment_ms / 1000 / result["constant_cpu_s_per_step"]
     result["round_ratios"] = [
         constant / pipeline
         for pipeline, constant in zip(per_round["pipeline"], per_round["constant"], strict=True)
@@ -202,10 +247,12 @@ def main() -> int:
         device = f"GPU x{len(GPUS)}" if GPUS else f"CPU ({os.cpu_count()} cores)"
         print(f"device: {device}; load average before: {load()}")
         print(
-            f"{'model':<10}{'batch':>6}{'augment':>9}{'steps':>7}"
-            f"{'(a) real pipeline':>29}{'(b) constant batch':>29}{'(a)/(b)':>9}  per round"
+            f"{'model':<10}{'batch':>6}{'pipeline':>9}{'steps':>7}"
+            f"{'(a) real pipeline':>29}{'(b) constant batch':>29}{'(a)/(b)':>9}{'share':>7}  per round"
         )
-        print(f"{'':<10}{'':>6}{'ms':>9}{'x rnd':>7}" + f"{'steps/s':>10}{'faces/s':>9}{'CPU/step':>10}" * 2)
+        print(
+            f"{'':<10}{'':>6}{'CPU ms':>9}{'x rnd':>7}" + f"{'steps/s':>10}{'faces/s':>9}{'CPU/step':>10}" * 2
+        )
         results = []
         for model in args.models:
             for batch in args.batch_sizes:
@@ -213,14 +260,14 @@ def main() -> int:
                 results.append(r)
                 rounds = " ".join(f"{value:.3f}" for value in r["round_ratios"])
                 print(
-                    f"{model:<10}{batch:>6}{r['augment_ms_per_batch']:>9.0f}"
+                    f"{model:<10}{batch:>6}{r['pipeline_cpu_ms_per_batch']:>9.0f}"
                     f"{r['steps_per_round']:>4} x{r['rounds']:<2}"
                     + "".join(
                         f"{r[f'{name}_steps_per_s']:>10.3f}{r[f'{name}_faces_per_s']:>9.1f}"
                         f"{r[f'{name}_cpu_s_per_step']:>9.2f}s"
                         for name in SOURCES
                     )
-                    + f"{r['ratio']:>9.3f}  {rounds}",
+                    + f"{r['ratio']:>9.3f}{r['pipeline_share']:>7.1%}  {rounds}",
                     flush=True,
                 )
         print(f"load average after: {load()}; {(time.perf_counter() - started) / 60:.1f} min in all")
