@@ -51,18 +51,31 @@ def describe_os_error(error: OSError, path: Path | str) -> str:
     return f"cannot write {path}: {error.strerror or error}"
 
 
-def fsync_directory(folder: Path) -> None:
-    """Make a rename inside ``folder`` durable (best effort; not all systems allow it)."""
+def fsync_path(path: Path) -> None:
+    """Flush what was written to the file or folder ``path`` to disk (best effort; not all systems allow it)."""
     with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
 
 
+def fsync_directory(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (best effort; not all systems allow it)."""
+    fsync_path(folder)
+
+
 def commit(temp: Path, final: Path, *, durable: bool = True) -> None:
-    """Rename a finished temporary file over ``final`` (atomic on POSIX)."""
+    """Rename a finished temporary file over ``final`` (atomic on POSIX).
+
+    With ``durable``, the temporary's data reaches the disk before the rename
+    and the rename after it, so a power cut leaves the old file or the whole
+    new one, never a renamed file whose data was still in the page cache
+    (files written by Keras or ffmpeg were never synced by their writers).
+    """
+    if durable:
+        fsync_path(temp)
     try:
         os.replace(temp, final)
     except OSError as error:
