@@ -185,6 +185,16 @@ def test_crops_without_landmarks_use_the_mean_face(tmp_path: Path, faces_d18: Pa
     assert 0.3 < hull.mean() / 255 < 0.8
 
 
+def test_crops_too_small_for_the_model_are_warned_about(faces_d18: Path, caplog) -> None:
+    # 256-px crops hold a 160-px face: enough for a 128-px model, not for a 256-px input.
+    with caplog.at_level(logging.WARNING, logger="faceswap"):
+        load_faces(faces_d18, "A", 128)
+    assert "enlarged" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="faceswap"):
+        load_faces(faces_d18, "A", 256)
+    assert "fills only 160 px of these 256-px crops" in caplog.text and "--size 410" in caplog.text
+
+
 def test_losses() -> None:
     from faceswap.runtime import tf
     from faceswap.train.loss import face_loss, mask_loss, pixel_weights

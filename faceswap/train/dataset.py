@@ -305,6 +305,17 @@ def load_faces(
             missing,
             len(crops),
         )
+    start, stop = face_region(expected.size, expected.padding)
+    if stop - start < input_size:
+        log.warning(
+            "faces %s: the face fills only %d px of these %d-px crops, less than the model's %d-px input: "
+            "faces are enlarged and the model learns blur (extract with --size %d or more)",
+            name,
+            stop - start,
+            expected.size,
+            input_size,
+            math.ceil(input_size * expected.size / (stop - start)),
+        )
     if len(crops) < FEW_FACES:
         log.warning(
             "faces %s: only %d faces; %d or more, in varied poses and expressions, train a far better model",
