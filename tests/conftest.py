@@ -61,8 +61,10 @@ def video_d19() -> Path:
     return require_data("video", "d19.mp4")
 
 
-def make_face_crops(video: Path, folder: Path, frames: int, size: int = 256) -> list[Path]:
-    """Aligned crops (with metadata) of the largest face in the first ``frames`` frames of ``video``.
+def make_face_crops(
+    video: Path, folder: Path, frames: int, size: int = 256, start: int = 0
+) -> list[Path]:
+    """Aligned crops (with metadata) of the largest face in ``frames`` frames of ``video`` from ``start``.
 
     Built from the foundation modules alone (full-resolution detection on every
     frame), so tests of train and convert do not depend on the extract pipeline.
@@ -75,7 +77,7 @@ def make_face_crops(video: Path, folder: Path, frames: int, size: int = 256) -> 
     folder.mkdir(parents=True, exist_ok=True)
     detector, predictor = FaceDetector("hog"), LandmarkPredictor()
     written = []
-    for frame in VideoSource(video).frames(0, frames):
+    for frame in VideoSource(video).frames(start, start + frames):
         detections = detector.detect(frame.image)
         if not detections:
             continue

@@ -3,7 +3,8 @@
 One table of bad inputs across the subcommands. Each case builds its input in
 a fresh folder, runs the command (in-process through :func:`faceswap.cli.main`
 where that is faithful; in a subprocess for the full-disk cases, which need
-``RLIMIT_FSIZE``), and checks:
+``RLIMIT_FSIZE``, and for extract's bad input files with its default worker
+pool, whose shutdown at interpreter exit must add nothing to stderr), and checks:
 
 * the exit status is non-zero,
 * stderr is exactly one line, ``faceswap <command>: error: ...``, naming the problem,
@@ -157,6 +158,7 @@ class Case:
     build: Build
     expect: str
     fsize_limit: int | None = None  # run in a subprocess under RLIMIT_FSIZE (bytes)
+    subprocess: bool = False  # run as users do, in a subprocess (stderr of workers and exit handlers too)
 
 
 def convert(m: Material, t: Path, *extra: object, alignments: object = None) -> list:
@@ -169,6 +171,11 @@ def convert(m: Material, t: Path, *extra: object, alignments: object = None) -> 
 
 def extract(t: Path, source: object, *extra: object) -> list:
     return ["extract", source, "-o", t / "out", "--jobs", "1", *extra]
+
+
+def extract_as_users_do(t: Path, source: object) -> list:
+    """extract with its default worker pool (the pool's shutdown must add nothing to stderr)."""
+    return ["extract", source, "-o", t / "out"]
 
 
 def resume_extract(m: Material, t: Path, document: object) -> list:
@@ -242,13 +249,23 @@ def empty_dir(path: Path) -> Path:
 
 CASES: dict[str, Case] = {
     # --- extract: the input
-    "extract: missing path": Case(lambda m, t: extract(t, t / "nowhere.mp4"), "no such file"),
-    "extract: empty file": Case(lambda m, t: extract(t, text_file(t / "e.mp4", b"")), "empty file"),
-    "extract: text named .mp4": Case(lambda m, t: extract(t, text_file(t / "n.mp4")), "not a readable video"),
-    "extract: truncated video": Case(lambda m, t: extract(t, truncated_clip(m, t)), "not a readable video"),
+    "extract: missing path": Case(
+        lambda m, t: extract_as_users_do(t, t / "nowhere.mp4"), "no such file", subprocess=True
+    ),
+    "extract: empty file": Case(
+        lambda m, t: extract_as_users_do(t, text_file(t / "e.mp4", b"")), "empty file", subprocess=True
+    ),
+    "extract: text named .mp4": Case(
+        lambda m, t: extract_as_users_do(t, text_file(t / "n.mp4")), "not a readable video", subprocess=True
+    ),
+    "extract: truncated video": Case(
+        lambda m, t: extract_as_users_do(t, truncated_clip(m, t)), "not a readable video", subprocess=True
+    ),
     "extract: no video stream": Case(lambda m, t: extract(t, audio_only(t, m)), "no video stream"),
     "extract: folder without media": Case(
-        lambda m, t: extract(t, empty_dir(t / "docs")), "holds no images or videos"
+        lambda m, t: extract_as_users_do(t, empty_dir(t / "docs")),
+        "holds no images or videos",
+        subprocess=True,
     ),
     "extract: 1x1 image": Case(lambda m, t: extract(t, image(t / "dot.png", 1, 1)), "1x1 is too small"),
     "extract: 7x5 video": Case(lambda m, t: extract(t, tiny_video(t)), "7x5 is too small"),
@@ -467,7 +484,7 @@ def limit_file_size(limit: int) -> Callable[[], None]:
     return apply
 
 
-def run_subprocess(args: list[str], limit: int) -> tuple[int, str]:
+def run_subprocess(args: list[str], limit: int | None) -> tuple[int, str]:
     result = subprocess.run(
         [sys.executable, "-m", "faceswap", args[0], "-q", *map(str, args[1:])],
         capture_output=True,
@@ -475,7 +492,7 @@ def run_subprocess(args: list[str], limit: int) -> tuple[int, str]:
         timeout=300,
         check=False,
         cwd=ROOT,
-        preexec_fn=limit_file_size(limit),
+        preexec_fn=None if limit is None else limit_file_size(limit),
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     return result.returncode, result.stderr
@@ -486,7 +503,7 @@ def test_bad_input(name: str, material: Material, tmp_path: Path, capsys) -> Non
     case = CASES[name]
     args = case.build(material, tmp_path)
     before = snapshot(tmp_path)
-    if case.fsize_limit is None:
+    if case.fsize_limit is None and not case.subprocess:
         code, stderr = run_in_process(args, capsys)
     else:
         code, stderr = run_subprocess(args, case.fsize_limit)

@@ -220,3 +220,26 @@ def test_prefetch_keeps_order_and_reraises() -> None:
     assert next(iterator) == 1
     with pytest.raises(RuntimeError, match="boom"):
         next(iterator)
+
+
+def test_a_video_without_a_usable_frame_rate_is_refused() -> None:
+    """Packets that all share one timestamp and claim no duration: a 0-fps stream."""
+    from faceswap.media.probe import _frame_rate
+
+    with pytest.raises(MediaError, match="no usable frame rate"):
+        _frame_rate([(0, 0), (0, 0), (0, 0)], Fraction(1, 90000), Path("zero.mp4"))
+    with pytest.raises(MediaError, match="implausible frame rate"):
+        _frame_rate([(0, 1), (1, 1), (2, 1)], Fraction(1, 90000), Path("fast.mp4"))
+    assert _frame_rate([(0, 3003), (3003, 3003), (6006, 3003)], Fraction(1, 90000), Path("ntsc.mp4")) == (
+        Fraction(30000, 1001),
+        False,
+    )
+
+
+def test_a_video_of_absurd_size_is_refused_before_decoding(tmp_path: Path) -> None:
+    path = tmp_path / "huge.mp4"
+    source = ["-f", "lavfi", "-i", "color=c=gray:s=9000x8000:r=1", "-frames:v", "1"]
+    made = run_ffmpeg([*source, "-c:v", "libx264", "-preset", "ultrafast", "-y", str(path)])
+    assert made.returncode == 0, made.stderr
+    with pytest.raises(MediaError, match="9000x8000 is too large"):
+        VideoSource(path)

@@ -89,6 +89,18 @@ def test_unswapped_clip_scores_no_identity_transfer(still: Path, other_person: P
     assert all(value == 0.0 for value in report.pose_error.values())
 
 
+def test_unswapped_clip_against_a_named_source_scores_no_transfer(
+    tmp_path: Path, still: Path, other_person: Path
+) -> None:
+    """With --source photos of the same man (other frames), the source distance is not trivially 0."""
+    source = tmp_path / "d18_faces"
+    make_face_crops(require_data("video", "d18.mp4"), source, 3, start=150)
+    report = score(still, still, [other_person], [source], identity_every=10, progress=False)
+    assert report.identity_frames == 3
+    assert 0.0 < report.source_distance < SAME_PERSON_THRESHOLD < report.target_distance
+    assert report.identity_transfer == 0.0
+
+
 def test_the_target_itself_scores_full_transfer(tmp_path: Path, other_person: Path) -> None:
     """A "swap" that shows the target person everywhere transfers identity in every frame."""
     images = [frame.image for frame in VideoSource(require_data("video", "d18.mp4")).frames(0, 4)]
