@@ -11,6 +11,10 @@ Layout of ``models/<name>/``::
 
 Both files are written atomically (temporary name, then rename), the weights
 first: a state file never points at weights that were not completely saved.
+The weights file also carries a copy of the state it was saved with (the
+archive member :data:`EMBEDDED_STATE`, which Keras ignores), so a save cut off
+between the two renames is recognised on resuming (the copy's iteration is
+newer than ``state.json``'s) and resumed from the state matching the weights.
 Models are loaded with Keras' ``safe_mode`` on (no arbitrary code runs from a
 model file); faceswap's own layers are registered serialisable.
 """
@@ -36,6 +40,8 @@ FORMAT = "faceswap-model"
 VERSION = 1
 #: A state file larger than this is refused before parsing.
 MAX_STATE_BYTES = 64 * 1024**2
+#: The member of ``model.keras`` holding the state saved with those weights.
+EMBEDDED_STATE = "faceswap_state.json"
 
 
 @dataclass
@@ -148,8 +154,11 @@ def write_state(folder: Path | str, state: TrainingState) -> None:
     write_json_atomic(Path(folder) / STATE_FILE, state.to_json())
 
 
-def save_keras_atomic(model: Any, path: Path | str) -> None:
+def save_keras_atomic(model: Any, path: Path | str, state: TrainingState | None = None) -> None:
     """Save a Keras model (with its optimizer state, if compiled) atomically.
+
+    ``state``, when given, is stored inside the file too (see
+    :func:`read_embedded_state`).
 
     Raises
     ------
@@ -164,6 +173,9 @@ def save_keras_atomic(model: Any, path: Path | str) -> None:
     temp = temporary_path(path)  # keeps the ".keras" suffix Keras insists on
     try:
         model.save(temp)
+        if state is not None:
+            with zipfile.ZipFile(temp, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr(EMBEDDED_STATE, json.dumps(state.to_json()))
     except OSError as error:
         remove_quietly(temp)
         raise OutputError(describe_os_error(error, path)) from error
@@ -171,6 +183,31 @@ def save_keras_atomic(model: Any, path: Path | str) -> None:
         remove_quietly(temp)
         raise
     commit(temp, path)
+
+
+def read_embedded_state(path: Path | str) -> TrainingState | None:
+    """The training state saved inside a weights file, or ``None`` if it has none.
+
+    Raises
+    ------
+    ModelError
+        When the member is there but too large or invalid.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            try:
+                info = archive.getinfo(EMBEDDED_STATE)
+            except KeyError:
+                return None
+            if info.file_size > MAX_STATE_BYTES:
+                raise ModelError(f"{path}: its embedded state is too large")
+            document = json.loads(archive.read(info))
+    except (OSError, zipfile.BadZipFile):
+        raise ModelError(f"{path}: damaged or truncated model file (not a Keras archive)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ModelError(f"{path}: corrupt embedded state (not valid JSON)") from None
+    return TrainingState.from_json(document, f"{path}:{EMBEDDED_STATE}")
 
 
 def load_keras_model(path: Path | str, *, compile: bool = False) -> Any:

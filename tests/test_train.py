@@ -102,17 +102,22 @@ def test_the_run_leaves_a_complete_model_folder(trained, faces_d18: Path) -> Non
 
 
 def test_resume_continues_exactly_where_training_stopped(
-    tmp_path: Path, faces_d18: Path, faces_d19: Path
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """4 iterations in one go and 2 + 2 with a resume in between give the same weights and Adam state."""
     straight = TrainingSession.start(tmp_path / "straight", faces_d18, faces_d19, lite(), QUIET)
     straight.run(iterations=4)
     TrainingSession.start(tmp_path / "split", faces_d18, faces_d19, lite(), QUIET).run(iterations=2)
+    state_at_2 = (tmp_path / "split" / "state.json").read_bytes()
     resumed = TrainingSession.resume(tmp_path / "split", hardware=QUIET)
     assert resumed.state.iteration == 2 and int(np.asarray(resumed.network.optimizer.iterations)) == 2
     assert resumed.run(iterations=1).iteration == 3
+    # A kill between the two renames of the save at iteration 3: the new weights, the old state.json.
+    (tmp_path / "split" / "state.json").write_bytes(state_at_2)
     # The one-call API resumes too: the stored folders and recipe, without naming them.
-    again = train(None, None, tmp_path / "split", iterations=1, resume=True, progress=False)
+    with caplog.at_level("WARNING", logger="faceswap"):
+        again = train(None, None, tmp_path / "split", iterations=1, resume=True, progress=False)
+    assert "cut off after the weights (iteration 3) and before state.json (iteration 2)" in caplog.text
     assert again.iteration == 4 and [row[0] for row in again.loss_history] == [1, 2, 3, 4]
     one = load_keras_model(tmp_path / "straight" / "model.keras", compile=True)
     two = load_keras_model(tmp_path / "split" / "model.keras", compile=True)

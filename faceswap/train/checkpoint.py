@@ -1,9 +1,11 @@
 """Checkpoints: save the network with its optimizer, keep the best, restore both exactly.
 
 A checkpoint is the model folder's ``model.keras`` (network weights and the
-Adam state: step count, learning rate, both moment estimates) plus
-``state.json`` (:class:`faceswap.model_folder.TrainingState`), written in that
-order, each atomically. ``best/`` holds copies of both from the save with the
+Adam state: step count, learning rate, both moment estimates, and a copy of
+the training state) plus ``state.json``
+(:class:`faceswap.model_folder.TrainingState`), written in that order, each
+atomically; resuming prefers the copy inside the weights when a kill fell
+between the two. ``best/`` holds copies of both from the save with the
 lowest smoothed loss.
 
 Resuming does not train the loaded file's objects directly: a fresh network
@@ -34,6 +36,7 @@ from faceswap.model_folder import (
     TrainingState,
     check_model_matches_state,
     load_keras_model,
+    read_embedded_state,
     read_state,
     save_keras_atomic,
     write_state,
@@ -63,7 +66,7 @@ def save_checkpoint(folder: Path, network: Any, state: TrainingState) -> None:
             f"the last good checkpoint in {folder} is untouched (resume with a lower --learning-rate)"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    save_keras_atomic(network, folder / MODEL_FILE)
+    save_keras_atomic(network, folder / MODEL_FILE, state)
     write_state(folder, state)
 
 
@@ -110,6 +113,17 @@ def load_checkpoint(folder: Path) -> tuple[Any, TrainingState]:
         do not match.
     """
     state = read_state(folder)
+    embedded = read_embedded_state(folder / MODEL_FILE)
+    if embedded is not None and embedded.iteration > state.iteration:
+        log.warning(
+            "%s: the last save was cut off after the weights (iteration %d) and before %s (iteration %d); "
+            "resuming from the state saved with the weights",
+            folder,
+            embedded.iteration,
+            STATE_FILE,
+            state.iteration,
+        )
+        state = embedded
     network = load_keras_model(folder / MODEL_FILE, compile=True)
     check_model_matches_state(network, state, str(folder))
     return network, state
