@@ -201,17 +201,16 @@ def _number(value: float | None) -> str:
 
 
 def transfer_share(report: dict) -> float:
-    """Share of the original's face frames where the swapped face became the target.
+    """Share of the frames checked for identity where the swapped face became the target.
 
     Unlike the report's own ``identity_transfer`` (over frames where both clips
-    show a face), a frame whose face the swap lost counts as a failure here:
-    an untrained network paints no recognisable face at all.
+    show a face), a checked frame whose face the swap lost counts as a failure
+    here: an untrained network paints no recognisable face at all.
     """
-    with_face = report.get("frames_with_face") or 0
-    if not with_face:
+    checked = [row for row in report.get("per_frame", []) if row.get("identity_checked")]
+    if not checked:
         return 0.0
-    transferred = sum(1 for row in report.get("per_frame", []) if row.get("transferred"))
-    return transferred / with_face
+    return sum(bool(row.get("transferred")) for row in checked) / len(checked)
 
 
 def _prepare_out(out: Path) -> Path:

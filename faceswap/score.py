@@ -63,6 +63,9 @@ class FrameScore:
     frame: int
     original_face: bool
     swapped_face: bool
+    #: Whether identity was to be measured on this frame (an ``--identity-every`` frame with an
+    #: original face), even if the swap lost the face there.
+    identity_checked: bool = False
     target_distance: float | None = None
     source_distance: float | None = None
     original_target_distance: float | None = None
@@ -317,6 +320,7 @@ def score(
         rows.append(row)
         if mine is None:
             continue
+        row.identity_checked = number % identity_every == 0
         if theirs is None:
             continue
         row.pose_original = head_pose(mine, size).as_array().round(2).tolist()
@@ -325,7 +329,7 @@ def score(
         row.background_psnr = round(
             psnr(first.image, second.image, ~face_region_mask(mine, first.image.shape)), 3
         )
-        if number % identity_every == 0:
+        if row.identity_checked:
             swapped_embedding = embedder.embed(second.image, theirs)
             original_embedding = embedder.embed(first.image, mine)
             row.target_distance = round(distance(swapped_embedding, target), 4)

@@ -79,16 +79,17 @@ def test_portrait_clip_keeps_a_detectable_face_of_the_planned_size() -> None:
 
 
 def test_transfer_share_counts_a_lost_face_as_a_failure() -> None:
-    report = {
-        "frames_with_face": 4,
-        "per_frame": [
-            {"transferred": True},
-            {"transferred": False},
-            {"transferred": None},
-            {"transferred": True},
-        ],
-    }
+    # Identity checked on every 2nd frame: transferred, not, lost (no swapped face), transferred.
+    checked = [
+        {"identity_checked": True, "transferred": True},
+        {"identity_checked": True, "transferred": False},
+        {"identity_checked": True, "transferred": None},
+        {"identity_checked": True, "transferred": True},
+    ]
+    between = {"identity_checked": False, "transferred": None}
+    report = {"per_frame": [row for pair in zip(checked, [between] * 4, strict=True) for row in pair]}
     assert transfer_share(report) == 0.5
+    assert transfer_share({"per_frame": [{**row, "transferred": True} for row in checked]}) == 1.0
     assert transfer_share({"frames_with_face": 0, "per_frame": []}) == 0.0
 
 

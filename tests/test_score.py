@@ -79,6 +79,7 @@ def test_same_person_is_closer_than_different_people(models) -> None:
 def test_unswapped_clip_scores_no_identity_transfer(still: Path, other_person: Path) -> None:
     report = score(still, still, [other_person], identity_every=10, progress=False)
     assert report.identity_frames == 3
+    assert [row.frame for row in report.per_frame if row.identity_checked] == [0, 10, 20]
     assert report.identity_transfer == 0.0
     assert report.target_distance > SAME_PERSON_THRESHOLD
     assert report.source_distance == 0.0
