@@ -479,17 +479,6 @@ def run_pipeline(
     return counts[0], counts[1], counts[2]
 
 
-@contextlib.contextmanager
-def _opencv_single_threaded() -> Iterator[None]:
-    """OpenCV's own worker threads only fight the pipeline's stages for the cores: one thread each."""
-    before = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(before)
-
-
 # ----------------------------------------------------------------------------------------------
 # Entry point
 
@@ -553,7 +542,9 @@ def convert(
     times = source.info.frame_times if isinstance(source, VideoSource) else None
     plan = make_plan(frames, times, smooth=options.smooth, wanted=wanted)
     summary = ConvertSummary(output)
-    with _opencv_single_threaded():
+    from faceswap.runtime import opencv_single_threaded
+
+    with opencv_single_threaded():
         if options.preview is not None:
             _preview(source, plan, model, options, output)
             summary.frames = 1

@@ -59,9 +59,28 @@ with _stderr_silenced():
 if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") in ("2", "3"):
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
-__all__ = ["GPUS", "has_gpu", "keras", "tf"]
+__all__ = ["GPUS", "has_gpu", "keras", "opencv_single_threaded", "tf"]
 
 
 def has_gpu() -> bool:
     """Whether TensorFlow sees at least one GPU."""
     return bool(GPUS)
+
+
+@contextlib.contextmanager
+def opencv_single_threaded() -> Iterator[None]:
+    """OpenCV without its own thread pool for the block, restored afterwards.
+
+    Training (tf.data's parallel augmentation) and convert (its pipeline's
+    stages) already keep every core busy with small images; OpenCV's worker
+    threads on top of those and of TensorFlow's would only fight them for the
+    cores.
+    """
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)

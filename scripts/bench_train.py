@@ -157,10 +157,9 @@ def pipeline_cpu_ms(dataset, batches: int = 10) -> float:
 def bench_case(
     model: str, batch: int, faces: tuple[Path, Path], args: argparse.Namespace, scratch: Path
 ) -> dict:
-    from faceswap.runtime import tf
+    from faceswap.runtime import opencv_single_threaded, tf
     from faceswap.train import Hardware, TrainConfig, TrainingSession
     from faceswap.train.dataset import default_workers, make_dataset
-    from faceswap.train.session import opencv_single_threaded
 
     config = TrainConfig(model=model, batch_size=batch, seed=0, save_every=10**9, preview_every=10**9)
     hardware = Hardware(mixed_precision=args.mixed_precision, xla=args.xla, progress=False)

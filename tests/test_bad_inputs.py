@@ -343,6 +343,10 @@ CASES: dict[str, Case] = {
     "train --resume: negative iteration": Case(
         lambda m, t: resume_train(t, lying_state(m, t, lambda s: s.update(iteration=-3))), "iteration"
     ),
+    "train --resume: faces folder that is not a name": Case(
+        lambda m, t: resume_train(t, lying_state(m, t, lambda s: s["config"].update(faces_a=[1, 2]))),
+        "config.faces_a is not a folder name",
+    ),
     "train --resume: corrupt state": Case(
         lambda m, t: resume_train(t, truncate_in(copy_model(m, t / "model"), "state.json")), "corrupt"
     ),

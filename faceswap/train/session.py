@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from faceswap.errors import InputError, TrainingDivergedError
+from faceswap.errors import InputError, ModelError, TrainingDivergedError
 from faceswap.fileio import ensure_output_dir, remove_stale_temporaries
 from faceswap.model_folder import STATE_FILE, TrainingState, read_state
 from faceswap.train.config import TrainConfig
@@ -160,23 +160,6 @@ def _precision(mixed: bool) -> Iterator[None]:
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
-
-
-@contextlib.contextmanager
-def opencv_single_threaded() -> Iterator[None]:
-    """OpenCV without its own thread pool while training, restored afterwards.
-
-    Augmentation works on small images in tf.data's parallel workers; OpenCV
-    threads on top of those and of TensorFlow's would oversubscribe the CPU.
-    """
-    import cv2
-
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(previous)
 
 
 @contextlib.contextmanager
@@ -331,6 +314,9 @@ class TrainingSession:
         config = TrainConfig.from_json(state.config, **changes)
         if config.model != state.model:
             config = replace(config, model=state.model)
+        for key in ("faces_a", "faces_b"):
+            if not isinstance(state.config.get(key, ""), str):
+                raise ModelError(f"{model_dir / STATE_FILE}: config.{key} is not a folder name")
         faces_a = faces_a or state.config.get("faces_a")
         faces_b = faces_b or state.config.get("faces_b")
         if not faces_a or not faces_b:
@@ -413,6 +399,8 @@ class TrainingSession:
             raise InputError(f"the time limit must be positive, not {time_limit}")
         monitor = _monitor_class()(self, iterations, time_limit)
         # The final save runs under the same Ctrl-C handling: a first Ctrl-C there changes nothing.
+        from faceswap.runtime import opencv_single_threaded
+
         with _graceful_stop(monitor.request_stop), opencv_single_threaded():
             with monitor.progress_bar():
                 self.trainer.fit(
