@@ -52,7 +52,7 @@ def describe_os_error(error: OSError, path: Path | str) -> str:
 
 
 def fsync_path(path: Path) -> None:
-    """Flush what was written to the file or folder ``path`` to disk (best effort; not all systems allow it)."""
+    """Flush what was written to the file or folder ``path`` to disk (best effort)."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
