@@ -269,3 +269,27 @@ def test_cli_bad_inputs_are_one_line(tmp_path: Path, clip_frames, args: list[str
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+def test_a_large_identity_folder_is_sampled_evenly(tmp_path: Path, monkeypatch, models) -> None:
+    """The identity of a folder of many faces is the mean of MAX_IDENTITY_FACES of them, spread over it."""
+    import faceswap.score as score_module
+    from faceswap.score import FaceFinder, identity_of
+
+    folder = tmp_path / "d19_faces"
+    make_face_crops(require_data("video", "d19.mp4"), folder, 9)
+    embedded = []
+
+    class CountingEmbedder:
+        def embed(self, image, landmarks):
+            embedded.append(landmarks)
+            return models[2].embed(image, landmarks)
+
+    finder = FaceFinder(models[0], models[1])
+    whole = identity_of([folder], finder, CountingEmbedder(), "target")
+    assert len(embedded) == 9
+    monkeypatch.setattr(score_module, "MAX_IDENTITY_FACES", 3)
+    embedded.clear()
+    sampled = identity_of([folder], finder, CountingEmbedder(), "target")
+    assert len(embedded) == 3
+    assert distance(sampled, whole) < 0.1 < SAME_PERSON_THRESHOLD

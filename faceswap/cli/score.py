@@ -28,7 +28,10 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         type=Path,
         required=True,
         metavar="PATH",
-        help="photos, or folders of photos or extracted faces, of the person whose face was put in",
+        help=(
+            "photos, or folders of photos or extracted faces, of the person whose face was put in; "
+            "the identity is the mean embedding of at most 64 of them, evenly spread"
+        ),
     )
     parser.add_argument(
         "--source",
