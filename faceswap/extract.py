@@ -6,7 +6,7 @@ folder) and lets a pool of ``--jobs`` worker processes run them
 (:mod:`faceswap.extract_worker`). Each video chunk is decoded by the worker's
 own ffmpeg from a frame-exact seek, so decoding runs in parallel too. The
 parent merges the finished chunks into the alignments file and saves it
-atomically every :data:`SAVE_EVERY_S` seconds and at the end, always whole
+atomically every :data:`SAVE_EVERY_S` seconds or more (:data:`SAVE_SHARE`) and at the end, always whole
 chunks: an interrupted run leaves a valid file, and ``--resume`` redoes exactly
 the missing chunks, giving the same file as one uninterrupted run.
 
@@ -66,8 +66,11 @@ CHUNK_FRAMES = 250
 MIN_CHUNK_FRAMES = 32
 #: Images per chunk of an image folder.
 CHUNK_IMAGES = 8
-#: Seconds between saves of the alignments file during a run.
+#: Seconds between saves of the alignments file during a run, at least.
 SAVE_EVERY_S = 10.0
+#: ... and at most this share of the run goes to saving it: the file is rewritten whole, and for
+#: a feature-length video it holds hundreds of megabytes, so saves grow further apart as it grows.
+SAVE_SHARE = 0.05
 #: Smallest and largest crop side (px).
 MIN_CROP_SIZE, MAX_CROP_SIZE = 64, 2048
 
@@ -501,7 +504,7 @@ def _extract_source(
     summary.skipped_frames += total - wanted
     futures = {pool.submit(run_chunk, chunk): chunk for chunk in chunks}
     finished = 0
-    last_save = time.monotonic()
+    last_save, save_interval = time.monotonic(), options.save_every_s
     with _progress_bar(source.path.name, wanted, options.progress, pool) as update:
         try:
             pending = set(futures)
@@ -517,9 +520,11 @@ def _extract_source(
                     alignments.frames.update(result.records)
                     summary.add(result.counts)
                     finished += 1
-                if done and time.monotonic() - last_save >= options.save_every_s:
+                if done and time.monotonic() - last_save >= save_interval:
+                    saving = time.monotonic()
                     alignments.save(path)
                     last_save = time.monotonic()
+                    save_interval = max(options.save_every_s, (last_save - saving) / SAVE_SHARE)
                     if options.on_save is not None:
                         options.on_save(finished)
         finally:
