@@ -203,3 +203,19 @@ def test_max_faces_keeps_the_largest(tmp_path: Path) -> None:
         return sorted(face.box[2] - face.box[0] for face in faces)
 
     assert widths("two") == widths("all")[-2:]
+
+
+def test_the_cnn_detector_finds_the_faces_hog_finds(tmp_path: Path, astronaut: np.ndarray, video_d18) -> None:
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    hog = extract(photo, ExtractOptions(output=tmp_path / "hog", progress=False))
+    cnn = extract(photo, ExtractOptions(output=tmp_path / "cnn", detector="cnn", progress=False))
+    assert hog.faces == cnn.faces == 1
+    by_hog = Alignments.load(tmp_path / "hog" / ALIGNMENTS_NAME).faces(0)[0].landmarks
+    by_cnn = Alignments.load(tmp_path / "cnn" / ALIGNMENTS_NAME).faces(0)[0].landmarks
+    # MMOD's box is placed a little differently; the predictor lands within ~1 % of the IOD of HOG's.
+    assert np.linalg.norm(by_cnn - by_hog, axis=1).mean() < 0.03 * interocular_distance(by_hog)
+    options = ExtractOptions(output=tmp_path / "clip", detector="cnn", every=54, progress=False)
+    clip = extract(video_d18, options)
+    assert clip.frames == clip.frames_with_faces == 4
+    assert Alignments.load(tmp_path / "clip" / ALIGNMENTS_NAME).settings["detector"] == "cnn"
