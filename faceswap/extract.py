@@ -6,9 +6,10 @@ folder) and lets a pool of ``--jobs`` worker processes run them
 (:mod:`faceswap.extract_worker`). Each video chunk is decoded by the worker's
 own ffmpeg from a frame-exact seek, so decoding runs in parallel too. The
 parent merges the finished chunks into the alignments file and saves it
-atomically every :data:`SAVE_EVERY_S` seconds or more (:data:`SAVE_SHARE`) and at the end, always whole
-chunks: an interrupted run leaves a valid file, and ``--resume`` redoes exactly
-the missing chunks, giving the same file as one uninterrupted run.
+atomically every :data:`SAVE_EVERY_S` seconds or more (see :data:`SAVE_SHARE`)
+and at the end, always whole chunks: an interrupted run leaves a valid file,
+and ``--resume`` redoes exactly the missing chunks, giving the same file as one
+uninterrupted run.
 
 Chunk boundaries depend only on the source (not on ``--jobs``, see
 :func:`chunk_frames`). 250 frames matches x264's default key-frame interval, so
