@@ -9,12 +9,12 @@ Layout of ``models/<name>/``::
     preview.png     originals, reconstructions and swaps of fixed faces
     loss.png        both sides' loss over the iterations
 
-Both files are written atomically (temporary name, then rename), the weights
-first: a state file never points at weights that were not completely saved.
-The weights file also carries a copy of the state it was saved with (the
-archive member :data:`EMBEDDED_STATE`, which Keras ignores), so a save cut off
-between the two renames is recognised on resuming (the copy's iteration is
-newer than ``state.json``'s) and resumed from the state matching the weights.
+Both files are written atomically (temporary name, then rename). The weights
+file also records the iteration it was saved at, in its archive comment (which
+Keras ignores; a member would not do: Keras extracts the whole archive to disk
+when it holds more than its own three), so weights and ``state.json`` that do
+not belong together, after a kill between the two renames of a save, are
+recognised (:func:`saved_iteration`) and reconciled on resuming.
 Models are loaded with Keras' ``safe_mode`` on (no arbitrary code runs from a
 model file); faceswap's own layers are registered serialisable.
 """
@@ -22,9 +22,10 @@ model file); faceswap's own layers are registered serialisable.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ import numpy as np
 from faceswap.errors import ModelError
 from faceswap.fileio import commit, remove_quietly, temporary_path, write_json_atomic
 
+log = logging.getLogger(__name__)
+
 MODEL_FILE = "model.keras"
 STATE_FILE = "state.json"
 BEST_DIR = "best"
@@ -40,8 +43,6 @@ FORMAT = "faceswap-model"
 VERSION = 1
 #: A state file larger than this is refused before parsing.
 MAX_STATE_BYTES = 64 * 1024**2
-#: The member of ``model.keras`` holding the state saved with those weights.
-EMBEDDED_STATE = "faceswap_state.json"
 
 
 @dataclass
@@ -73,6 +74,11 @@ class TrainingState:
     best_loss: float | None = None
     loss_history: list[list[float]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+
+    def at_iteration(self, iteration: int) -> TrainingState:
+        """The state taken back (or forward) to ``iteration``: the loss history keeps the rows up to it."""
+        history = [row for row in self.loss_history if row[0] <= iteration]
+        return replace(self, iteration=iteration, loss_history=history)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict with the format tag and version."""
@@ -149,22 +155,50 @@ def read_state(folder: Path | str) -> TrainingState:
     return TrainingState.from_json(document, str(path))
 
 
+def read_state_of_weights(folder: Path | str) -> TrainingState:
+    """``state.json`` of a model folder, taken to the iteration its weights record.
+
+    They differ only after a kill between the two renames of a save (see
+    :mod:`faceswap.train.checkpoint`); the state is then one save ahead, and
+    its loss history holds every row up to the weights' iteration.
+
+    Raises
+    ------
+    ModelError
+        As :func:`read_state`.
+    """
+    folder = Path(folder)
+    state = read_state(folder)
+    saved = saved_iteration(folder / MODEL_FILE)
+    if saved is not None and saved != state.iteration:
+        log.warning(
+            "%s: the weights are of iteration %d but %s says %d (a save was cut off between the two); "
+            "going on from the weights' iteration",
+            folder,
+            saved,
+            STATE_FILE,
+            state.iteration,
+        )
+        state = state.at_iteration(saved)
+    return state
+
+
 def write_state(folder: Path | str, state: TrainingState) -> None:
     """Write ``state.json`` atomically."""
     write_json_atomic(Path(folder) / STATE_FILE, state.to_json())
 
 
-def save_keras_atomic(model: Any, path: Path | str, state: TrainingState | None = None) -> None:
-    """Save a Keras model (with its optimizer state, if compiled) atomically.
+def save_keras_temporary(model: Any, path: Path | str, iteration: int | None = None) -> Path:
+    """Save a Keras model (with its optimizer state, if compiled) under a temporary name beside ``path``.
 
-    ``state``, when given, is stored inside the file too (see
-    :func:`read_embedded_state`).
+    Returns the temporary file, complete, for the caller to :func:`faceswap.fileio.commit`
+    to ``path``. ``iteration``, when given, is recorded in the file (see
+    :func:`saved_iteration`).
 
     Raises
     ------
     OutputError
-        When the disk is full or the folder is not writable; the previous file
-        at ``path`` is untouched.
+        When the disk is full or the folder is not writable; nothing is left behind.
     """
     from faceswap.errors import OutputError
     from faceswap.fileio import describe_os_error
@@ -173,41 +207,38 @@ def save_keras_atomic(model: Any, path: Path | str, state: TrainingState | None 
     temp = temporary_path(path)  # keeps the ".keras" suffix Keras insists on
     try:
         model.save(temp)
-        if state is not None:
-            with zipfile.ZipFile(temp, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr(EMBEDDED_STATE, json.dumps(state.to_json()))
+        if iteration is not None:
+            with zipfile.ZipFile(temp, "a") as archive:  # rewrites only the end record
+                archive.comment = json.dumps({"faceswap_iteration": int(iteration)}).encode()
     except OSError as error:
         remove_quietly(temp)
         raise OutputError(describe_os_error(error, path)) from error
     except BaseException:
         remove_quietly(temp)
         raise
-    commit(temp, path)
+    return temp
 
 
-def read_embedded_state(path: Path | str) -> TrainingState | None:
-    """The training state saved inside a weights file, or ``None`` if it has none.
+def save_keras_atomic(model: Any, path: Path | str, iteration: int | None = None) -> None:
+    """Save a Keras model atomically (see :func:`save_keras_temporary`); on failure the old file stays."""
+    commit(save_keras_temporary(model, path, iteration), Path(path))
 
-    Raises
-    ------
-    ModelError
-        When the member is there but too large or invalid.
+
+def saved_iteration(path: Path | str) -> int | None:
+    """The training iteration recorded in a weights file by :func:`save_keras_temporary`.
+
+    ``None`` when the file records none (saved by another program or an
+    older faceswap) or cannot be read; loading it reports such problems.
     """
-    path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
-            try:
-                info = archive.getinfo(EMBEDDED_STATE)
-            except KeyError:
-                return None
-            if info.file_size > MAX_STATE_BYTES:
-                raise ModelError(f"{path}: its embedded state is too large")
-            document = json.loads(archive.read(info))
-    except (OSError, zipfile.BadZipFile):
-        raise ModelError(f"{path}: damaged or truncated model file (not a Keras archive)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise ModelError(f"{path}: corrupt embedded state (not valid JSON)") from None
-    return TrainingState.from_json(document, f"{path}:{EMBEDDED_STATE}")
+            record = json.loads(archive.comment or b"{}")
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    iteration = record.get("faceswap_iteration") if isinstance(record, dict) else None
+    if isinstance(iteration, int) and not isinstance(iteration, bool) and iteration >= 0:
+        return iteration
+    return None
 
 
 def load_keras_model(path: Path | str, *, compile: bool = False) -> Any:
@@ -308,7 +339,7 @@ def load_swap_model(folder: Path | str) -> SwapModel:
         damaged, or the weights do not match the state.
     """
     folder = Path(folder)
-    state = read_state(folder)
+    state = read_state_of_weights(folder)
     network = load_keras_model(folder / MODEL_FILE)
     check_model_matches_state(network, state, str(folder))
     return SwapModel(network, state)

@@ -190,7 +190,7 @@ def check_extract_output(folder: Path) -> Alignments | None:
 
 def check_model_folder(folder: Path, *, load: bool = True) -> int | None:
     """A model folder after a kill: state, weights (and best/) whole and matching. Returns the iteration."""
-    from faceswap.model_folder import check_model_matches_state, load_keras_model, read_embedded_state
+    from faceswap.model_folder import check_model_matches_state, load_keras_model, saved_iteration
 
     iteration = None
     for path in final_files(folder):
@@ -208,17 +208,17 @@ def check_model_folder(folder: Path, *, load: bool = True) -> int | None:
             continue
         assert (where / MODEL_FILE).is_file(), f"{where}: state.json without the weights it describes"
         state = read_state(where)
-        # A kill between the two renames of a save leaves state.json one save behind the weights,
-        # which carry their own state: resuming uses that one.
-        embedded = read_embedded_state(where / MODEL_FILE)
-        assert embedded is not None and embedded.iteration >= state.iteration, where
+        # A kill between the two renames of a save leaves state.json one save ahead of the weights,
+        # which record their own iteration: resuming takes the state back to it.
+        saved = saved_iteration(where / MODEL_FILE)
+        assert saved is not None and saved <= state.iteration, where
         if load:
             network = load_keras_model(where / MODEL_FILE, compile=True)
-            check_model_matches_state(network, embedded, str(where))
+            check_model_matches_state(network, state, str(where))
             steps = int(np.asarray(network.optimizer.iterations))
-            assert steps == embedded.iteration, f"{where}: the weights are not those of their state"
+            assert steps == saved, f"{where}: the weights are not of the iteration they record"
         if where == folder:
-            iteration = embedded.iteration
+            iteration = saved
     return iteration
 
 

@@ -118,3 +118,24 @@ def test_save_load_gives_identical_predictions_in_safe_mode(tmp_path: Path) -> N
         model.predict([faces, faces], verbose=0), loaded.predict([faces, faces], verbose=0), strict=True
     ):
         np.testing.assert_array_equal(before, after)
+
+
+def test_the_saved_iteration_rides_in_the_archive_comment(tmp_path: Path) -> None:
+    import zipfile
+
+    from faceswap.model_folder import save_keras_atomic, saved_iteration
+
+    model = build_autoencoder("lite")
+    path = tmp_path / "model.keras"
+    save_keras_atomic(model, path, iteration=7)
+    assert saved_iteration(path) == 7
+    # Keras' own three members only: a fourth would make Keras extract the whole archive to disk.
+    assert sorted(zipfile.ZipFile(path).namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+    assert load_keras_model(path).name == "faceswap_lite"
+    save_keras_atomic(model, path)
+    assert saved_iteration(path) is None
+    for comment in (b"not json", b'{"faceswap_iteration": -1}', b'{"faceswap_iteration": true}', b"[1]"):
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.comment = comment
+        assert saved_iteration(path) is None, comment
+    assert saved_iteration(tmp_path / "missing.keras") is None

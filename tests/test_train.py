@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,7 @@ import pytest
 
 from faceswap.augment import AugmentConfig
 from faceswap.errors import InputError, OutputError, TrainingDivergedError
-from faceswap.model_folder import load_keras_model, load_swap_model, read_state
+from faceswap.model_folder import load_keras_model, load_swap_model, read_state, saved_iteration
 from faceswap.train import Hardware, TrainConfig, TrainingSession, train
 from faceswap.train import session as session_module
 from faceswap.train.dataset import BatchSource, load_faces
@@ -108,16 +109,18 @@ def test_resume_continues_exactly_where_training_stopped(
     straight = TrainingSession.start(tmp_path / "straight", faces_d18, faces_d19, lite(), QUIET)
     straight.run(iterations=4)
     TrainingSession.start(tmp_path / "split", faces_d18, faces_d19, lite(), QUIET).run(iterations=2)
-    state_at_2 = (tmp_path / "split" / "state.json").read_bytes()
+    shutil.copy(tmp_path / "split" / "model.keras", tmp_path / "weights_at_2.keras")
     resumed = TrainingSession.resume(tmp_path / "split", hardware=QUIET)
     assert resumed.state.iteration == 2 and int(np.asarray(resumed.network.optimizer.iterations)) == 2
     assert resumed.run(iterations=1).iteration == 3
-    # A kill between the two renames of the save at iteration 3: the new weights, the old state.json.
-    (tmp_path / "split" / "state.json").write_bytes(state_at_2)
+    # A kill between the two renames of the save at iteration 3: state.json of 3, the weights of 2.
+    shutil.copy(tmp_path / "weights_at_2.keras", tmp_path / "split" / "model.keras")
+    assert saved_iteration(tmp_path / "split" / "model.keras") == 2
+    assert read_state(tmp_path / "split").iteration == 3
     # The one-call API resumes too: the stored folders and recipe, without naming them.
     with caplog.at_level("WARNING", logger="faceswap"):
-        again = train(None, None, tmp_path / "split", iterations=1, resume=True, progress=False)
-    assert "cut off after the weights (iteration 3) and before state.json (iteration 2)" in caplog.text
+        again = train(None, None, tmp_path / "split", iterations=2, resume=True, progress=False)
+    assert "the weights are of iteration 2 but state.json says 3" in caplog.text
     assert again.iteration == 4 and [row[0] for row in again.loss_history] == [1, 2, 3, 4]
     one = load_keras_model(tmp_path / "straight" / "model.keras", compile=True)
     two = load_keras_model(tmp_path / "split" / "model.keras", compile=True)

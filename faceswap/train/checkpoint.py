@@ -1,12 +1,16 @@
 """Checkpoints: save the network with its optimizer, keep the best, restore both exactly.
 
 A checkpoint is the model folder's ``model.keras`` (network weights and the
-Adam state: step count, learning rate, both moment estimates, and a copy of
-the training state) plus ``state.json``
-(:class:`faceswap.model_folder.TrainingState`), written in that order, each
-atomically; resuming prefers the copy inside the weights when a kill fell
-between the two. ``best/`` holds copies of both from the save with the
-lowest smoothed loss.
+Adam state: step count, learning rate, both moment estimates; and the
+iteration, see :func:`faceswap.model_folder.saved_iteration`) plus
+``state.json`` (:class:`faceswap.model_folder.TrainingState`). The weights are
+written first under a temporary name (a full disk there changes nothing), then
+``state.json`` is replaced, then the weights are renamed into place. A kill
+between the two renames leaves a state one save ahead of the weights:
+resuming then takes the state back to the weights' iteration (its loss
+history holds every row up to it), so training goes on exactly from the
+weights. ``best/`` holds copies of both from the save with the lowest
+smoothed loss.
 
 Resuming does not train the loaded file's objects directly: a fresh network
 is built for this run (with this run's precision policy and devices), and the
@@ -36,9 +40,8 @@ from faceswap.model_folder import (
     TrainingState,
     check_model_matches_state,
     load_keras_model,
-    read_embedded_state,
-    read_state,
-    save_keras_atomic,
+    read_state_of_weights,
+    save_keras_temporary,
     write_state,
 )
 
@@ -51,7 +54,7 @@ def weights_finite(network: Any) -> bool:
 
 
 def save_checkpoint(folder: Path, network: Any, state: TrainingState) -> None:
-    """Save the network (with its optimizer) and the state atomically, weights first.
+    """Save the network (with its optimizer) and the state; the state's rename comes first.
 
     Raises
     ------
@@ -66,8 +69,14 @@ def save_checkpoint(folder: Path, network: Any, state: TrainingState) -> None:
             f"the last good checkpoint in {folder} is untouched (resume with a lower --learning-rate)"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    save_keras_atomic(network, folder / MODEL_FILE, state)
-    write_state(folder, state)
+    # The large write first, under a temporary name: a full disk there changes nothing.
+    weights = save_keras_temporary(network, folder / MODEL_FILE, state.iteration)
+    try:
+        write_state(folder, state)
+    except BaseException:
+        remove_quietly(weights)
+        raise
+    commit(weights, folder / MODEL_FILE)
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
@@ -90,15 +99,15 @@ def _copy_atomic(source: Path, target: Path) -> None:
 
 
 def backup_best(folder: Path) -> None:
-    """Copy the checkpoint just saved in ``folder`` into ``folder/best`` (weights first, atomically)."""
+    """Copy the checkpoint just saved in ``folder`` into ``folder/best`` (state first, each atomically)."""
     from faceswap.errors import OutputError
     from faceswap.fileio import describe_os_error
 
     best = folder / BEST_DIR
     try:
         best.mkdir(exist_ok=True)
-        _copy_atomic(folder / MODEL_FILE, best / MODEL_FILE)
         _copy_atomic(folder / STATE_FILE, best / STATE_FILE)
+        _copy_atomic(folder / MODEL_FILE, best / MODEL_FILE)
     except OSError as error:
         raise OutputError(describe_os_error(error, best)) from error
 
@@ -112,18 +121,7 @@ def load_checkpoint(folder: Path) -> tuple[Any, TrainingState]:
         When the folder, its state or its weights are missing, damaged or
         do not match.
     """
-    state = read_state(folder)
-    embedded = read_embedded_state(folder / MODEL_FILE)
-    if embedded is not None and embedded.iteration > state.iteration:
-        log.warning(
-            "%s: the last save was cut off after the weights (iteration %d) and before %s (iteration %d); "
-            "resuming from the state saved with the weights",
-            folder,
-            embedded.iteration,
-            STATE_FILE,
-            state.iteration,
-        )
-        state = embedded
+    state = read_state_of_weights(folder)
     network = load_keras_model(folder / MODEL_FILE, compile=True)
     check_model_matches_state(network, state, str(folder))
     return network, state
