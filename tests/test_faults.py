@@ -4,8 +4,9 @@ Real ``faceswap extract``, ``train`` and ``convert`` processes are killed
 (SIGKILL to the whole process group, so extract's workers and every ffmpeg die
 too) after a delay that a seeded NumPy generator picks. After each kill every
 file in the output is checked: files under a final name are complete and load
-(alignments validate, crops decode, ``model.keras`` loads and matches
-``state.json``, videos probe with every frame); only faceswap's temporary names
+(alignments validate, crops decode, ``model.keras`` loads, matches
+``state.json`` and has taken as many optimizer steps as the iteration it
+records, videos probe with every frame); only faceswap's temporary names
 (:data:`faceswap.fileio.TEMP_PREFIX`) may be partial; no process of the group
 survives. Then the command is run again (``--resume`` for extract and train)
 and must finish with the result of an uninterrupted run.
@@ -44,7 +45,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20260606
 CLIP_FRAMES = 64
-#: Kills per command (chained); 20 in all.
+#: Kills per command (chained); 22 in all, at least 20 of them landing before the run ends.
 EXTRACT_KILLS, TRAIN_KILLS, CONVERT_KILLS = 12, 4, 6
 #: extract as the command line runs it, saving the alignments file after every
 #: chunk (instead of every 10 s) and in chunks of 8 frames run one at a time
