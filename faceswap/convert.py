@@ -30,7 +30,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -509,12 +509,13 @@ def convert(
         written) and for failures on the way (the output is then not created).
     """
     options = options or ConvertOptions()
-    options.check()
-    started = time.perf_counter()
     input_path = Path(input_path)
+    output = options.output or default_output(input_path, options.preview)
+    # Checked against the output it will be (a gif input makes a gif: --fps then applies).
+    replace(options, output=output).check()
+    started = time.perf_counter()
     if not input_path.exists():
         raise InputError(f"{input_path}: no such file or folder")
-    output = options.output or default_output(input_path, options.preview)
     if options.preview is None:
         check_output(output, overwrite=options.overwrite)
     elif output.suffix.lower() != ".png":

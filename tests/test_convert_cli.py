@@ -124,6 +124,21 @@ def test_bad_options(tmp_path: Path, capsys) -> None:
     assert_refused(capsys, out, tmp_path / "missing.mp4", "-m", lite_folder(), message="no such file")
 
 
+def test_a_gif_input_without_output_checks_the_gif_options_first(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gif input makes ./<name>_swapped.gif: a bad --fps is refused before any model is loaded."""
+    from faceswap.media.ffmpeg import run_ffmpeg
+
+    gif = tmp_path / "clip.gif"
+    made = run_ffmpeg(["-i", str(require_data("video", "d0.mp4")), "-frames:v", "3", "-y", str(gif)])
+    assert made.returncode == 0, made.stderr
+    monkeypatch.chdir(tmp_path)
+    code, lines = run_main(capsys, gif, "-m", tmp_path / "no-model-here", "--fps", "60")
+    assert code == 1 and len(lines) == 1 and "--fps for a gif must be" in lines[0], lines
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.gif"]
+
+
 def test_the_real_command_exits_non_zero_with_one_line(tmp_path: Path) -> None:
     video = require_data("video", "d0.mp4")
     output = tmp_path / "out.mp4"
