@@ -37,7 +37,7 @@ from faceswap.errors import InputError
 from faceswap.identity import SAME_PERSON_THRESHOLD, FaceEmbedder, distance
 from faceswap.landmarks import INNER, face_hull, interocular_distance
 from faceswap.media.reader import Frame, list_images, open_source, read_image
-from faceswap.pose import head_pose
+from faceswap.pose import angle_difference, head_pose
 
 log = logging.getLogger(__name__)
 
@@ -359,9 +359,8 @@ def _summarise(
     identity_rows = [r for r in both if r.transferred is not None]
     pose_error: dict[str, float | None] = {"yaw": None, "pitch": None, "roll": None}
     if both:
-        differences = np.abs(
-            np.array([r.pose_swapped for r in both]) - np.array([r.pose_original for r in both])
-        )
+        swapped_poses = np.array([r.pose_swapped for r in both])
+        differences = np.abs(angle_difference(swapped_poses, np.array([r.pose_original for r in both])))
         differences = differences[np.isfinite(differences).all(axis=1)]
         if len(differences):
             for axis, value in zip(("yaw", "pitch", "roll"), differences.mean(axis=0), strict=True):
