@@ -1,19 +1,24 @@
 """``faceswap score``: a reproducible quality report for a face swap.
 
-Compares an original clip with its swapped version, frame by frame, on six
+Compares an original clip with its swapped version, frame by frame, on seven
 measures (see README, "Scoring a swap"):
 
 1. **identity transfer**: distance of the swapped face's dlib ResNet embedding
    to the target identity and to the source identity; a frame counts as
    transferred when the swapped face is closer to the target than to the
-   source *and* within dlib's same-person threshold (0.6);
-2. **pose kept**: mean absolute difference of head yaw, pitch and roll;
-3. **expression kept**: inner-landmark difference after similarity alignment,
+   source *and* within dlib's same-person threshold (0.6); reported raw and
+   gated by detail (a transferred frame counts only when its face is detailed);
+2. **detail**: the inner face's high-frequency energy relative to the
+   original's, beside the ceiling a perfect model of the given input size
+   reaches (:mod:`faceswap.detail`); a blur scores low however well it is
+   recognised;
+3. **pose kept**: mean absolute difference of head yaw, pitch and roll;
+4. **expression kept**: inner-landmark difference after similarity alignment,
    in % of the inter-ocular distance;
-4. **steadiness**: high-frequency landmark motion (second differences) of the
+5. **steadiness**: high-frequency landmark motion (second differences) of the
    swapped face relative to the original's; 1.0 adds no jitter;
-5. **background kept**: PSNR outside the face region;
-6. **lost faces**: frames where the original has a face and the swap has none.
+6. **background kept**: PSNR outside the face region;
+7. **lost faces**: frames where the original has a face and the swap has none.
 
 Faces are found with the same detector and landmark predictor as extract.
 """
@@ -32,6 +37,7 @@ import numpy as np
 from faceswap import __version__
 from faceswap.align import alignment_matrix, invert, transform_points, umeyama
 from faceswap.crops import read_crop
+from faceswap.detail import DETAIL_GATE, face_detail
 from faceswap.detect import FaceDetector, LandmarkPredictor
 from faceswap.errors import InputError
 from faceswap.identity import SAME_PERSON_THRESHOLD, FaceEmbedder, distance
@@ -49,6 +55,8 @@ FACE_REGION_MARGIN = 0.35
 #: An identity (--target, --source) is the mean embedding of at most this many of its faces, evenly
 #: spread: embedding costs about 0.1 s a face on a CPU, and a folder of extracted faces holds thousands.
 MAX_IDENTITY_FACES = 64
+#: Model input size assumed for the detail ceiling when neither a model nor a size is given.
+DEFAULT_MODEL_SIZE = 64
 
 
 @dataclass
@@ -73,6 +81,14 @@ class FrameScore:
     source_distance: float | None = None
     original_target_distance: float | None = None
     transferred: bool | None = None
+    #: Transferred and detailed (see ``detailed``).
+    transferred_with_detail: bool | None = None
+    #: Inner-face detail of the swapped face relative to the original's.
+    detail: float | None = None
+    #: The same for a perfect model of the report's ``model_size``.
+    detail_ceiling: float | None = None
+    #: ``detail`` is at least ``detail_gate`` of ``detail_ceiling``.
+    detailed: bool | None = None
     pose_original: list[float] | None = None
     pose_swapped: list[float] | None = None
     expression_error: float | None = None
@@ -88,6 +104,11 @@ class ScoreReport:
     lost_faces: int
     identity_frames: int
     identity_transfer: float | None
+    identity_transfer_with_detail: float | None
+    detail: float | None
+    detail_ceiling: float | None
+    detailed_frames: float | None
+    model_size: int
     target_distance: float | None
     source_distance: float | None
     original_target_distance: float | None
@@ -104,6 +125,7 @@ class ScoreReport:
         document = asdict(self)
         document["created_by"] = f"faceswap {__version__}"
         document["same_person_threshold"] = SAME_PERSON_THRESHOLD
+        document["detail_gate"] = DETAIL_GATE
         return document
 
 
@@ -269,6 +291,7 @@ def score(
     *,
     identity_every: int = 1,
     upsample: int = 0,
+    model_size: int = DEFAULT_MODEL_SIZE,
     progress: bool = True,
 ) -> ScoreReport:
     """Score a swapped clip against its original.
@@ -286,6 +309,9 @@ def score(
     identity_every
         Compute face embeddings (the slow part, ~0.1 s per face on a CPU) on
         every Nth frame only; the other measures use every frame.
+    model_size
+        Side in pixels of the input of the model that made the swap: the
+        detail ceiling is what a perfect model of that size reaches.
 
     Raises
     ------
@@ -297,6 +323,8 @@ def score(
 
     if identity_every < 1:
         raise InputError("--identity-every must be at least 1")
+    if model_size < 8:
+        raise InputError(f"--model-size must be at least 8 px, not {model_size}")
     detector, predictor, embedder = FaceDetector("hog"), LandmarkPredictor(), FaceEmbedder()
     photo_finder = FaceFinder(detector, predictor, upsample=1)
     target = identity_of(targets, photo_finder, embedder, "target")
@@ -338,6 +366,10 @@ def score(
         row.background_psnr = round(
             psnr(first.image, second.image, ~face_region_mask(mine, first.image.shape)), 3
         )
+        detail = face_detail(first.image, second.image, mine, model_size)
+        if detail.ratio is not None and detail.ceiling_ratio is not None:
+            row.detail, row.detail_ceiling = round(detail.ratio, 4), round(detail.ceiling_ratio, 4)
+            row.detailed = detail.detailed()
         if row.identity_checked:
             swapped_embedding = embedder.embed(second.image, theirs)
             original_embedding = embedder.embed(first.image, mine)
@@ -348,11 +380,21 @@ def score(
             row.transferred = bool(
                 row.target_distance < row.source_distance and row.target_distance < SAME_PERSON_THRESHOLD
             )
-    return _summarise(rows, original_track, swapped_track)
+            row.transferred_with_detail = row.transferred and bool(row.detailed)
+    return _summarise(rows, original_track, swapped_track, model_size)
+
+
+def _share(flags: list[bool | None]) -> float | None:
+    """Share of true values among those that are not ``None``."""
+    kept = [bool(flag) for flag in flags if flag is not None]
+    return sum(kept) / len(kept) if kept else None
 
 
 def _summarise(
-    rows: list[FrameScore], original_track: list[np.ndarray | None], swapped_track: list[np.ndarray | None]
+    rows: list[FrameScore],
+    original_track: list[np.ndarray | None],
+    swapped_track: list[np.ndarray | None],
+    model_size: int,
 ) -> ScoreReport:
     with_face = [r for r in rows if r.original_face]
     both = [r for r in with_face if r.swapped_face]
@@ -376,15 +418,17 @@ def _summarise(
     steadiness = None
     if jitter_original and jitter_swapped is not None:
         steadiness = jitter_swapped / jitter_original
-    transfer = None
-    if identity_rows:
-        transfer = sum(bool(r.transferred) for r in identity_rows) / len(identity_rows)
     return ScoreReport(
         frames=len(rows),
         frames_with_face=len(with_face),
         lost_faces=len(with_face) - len(both),
         identity_frames=len(identity_rows),
-        identity_transfer=transfer,
+        identity_transfer=_share([r.transferred for r in identity_rows]),
+        identity_transfer_with_detail=_share([r.transferred_with_detail for r in identity_rows]),
+        detail=_mean([r.detail for r in both]),
+        detail_ceiling=_mean([r.detail_ceiling for r in both]),
+        detailed_frames=_share([r.detailed for r in both]),
+        model_size=model_size,
         target_distance=_mean([r.target_distance for r in identity_rows]),
         source_distance=_mean([r.source_distance for r in identity_rows]),
         original_target_distance=_mean([r.original_target_distance for r in identity_rows]),
@@ -404,15 +448,26 @@ def format_report(report: ScoreReport) -> str:
     def show(value: float | None, pattern: str) -> str:
         return "n/a" if value is None else pattern.format(value)
 
+    def percent(share: float | None) -> str:
+        return show(None if share is None else 100 * share, "{:.1f} %")
+
     pose = report.pose_error
+    detail_of_ceiling = (
+        report.detail / report.detail_ceiling if report.detail is not None and report.detail_ceiling else None
+    )
     lines = [
         ("frames compared", f"{report.frames} ({report.frames_with_face} with a face in the original)"),
         ("lost faces", f"{report.lost_faces} (no face found in the swapped frame)"),
         (
             "identity transfer",
-            show(None if report.identity_transfer is None else 100 * report.identity_transfer, "{:.1f} %")
+            percent(report.identity_transfer)
             + f"  of {report.identity_frames} frames nearer the target than the source"
             f" and under {SAME_PERSON_THRESHOLD}",
+        ),
+        (
+            "  with detail",
+            percent(report.identity_transfer_with_detail)
+            + f"  of them transferred and detailed (at least {100 * DETAIL_GATE:.0f} % of the ceiling)",
         ),
         (
             "  distance to target",
@@ -425,6 +480,14 @@ def format_report(report: ScoreReport) -> str:
             "yaw {}°, pitch {}°, roll {}° mean abs. difference".format(
                 *(show(pose[a], "{:.2f}") for a in ("yaw", "pitch", "roll"))
             ),
+        ),
+        (
+            "detail",
+            show(report.detail, "{:.2f}")
+            + f"  of the original's inner face (ceiling at {report.model_size} px: "
+            + show(report.detail_ceiling, "{:.2f}")
+            + f"; {show(None if detail_of_ceiling is None else 100 * detail_of_ceiling, '{:.0f} %')} of it)"
+            + f"; {percent(report.detailed_frames)} of frames detailed",
         ),
         ("expression kept", show(report.expression_error, "{:.2f} %") + " of inter-ocular distance"),
         ("steadiness", show(report.steadiness, "{:.2f}") + "  (1.00 = no added jitter; lower is steadier)"),

@@ -13,11 +13,13 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     parser = subparsers.add_parser(
         "score",
         parents=[parent],
-        help="measure a swap: identity, pose, expression, steadiness, background",
+        help="measure a swap: identity, detail, pose, expression, steadiness, background",
         description=(
             "Compare a swapped clip with its original frame by frame and report identity transfer "
-            "(dlib face embeddings), pose and expression kept, added jitter, background PSNR and lost "
-            "faces. Prints a table; --json writes all figures and per-frame values."
+            "(dlib face embeddings), the inner face's detail against what a perfect model of the "
+            "model's input size reaches, pose and expression kept, added jitter, background PSNR and "
+            "lost faces. Identity transfer is also given counting only frames whose face is detailed. "
+            "Prints a table; --json writes all figures and per-frame values."
         ),
     )
     parser.add_argument("original", type=Path, help="the original video, gif or folder of frames")
@@ -58,6 +60,22 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         choices=(0, 1, 2),
         help="detector upsampling for small faces in the clips (default: %(default)s)",
     )
+    parser.add_argument(
+        "-m",
+        "--model",
+        "--model-dir",
+        dest="model",
+        type=Path,
+        metavar="DIR",
+        help="the model folder that made the swap: its input size sets the detail ceiling",
+    )
+    parser.add_argument(
+        "--model-size",
+        type=int,
+        metavar="PX",
+        help="input size of the model that made the swap, for the detail ceiling "
+        "(default: the one stored in -m's folder, else 64)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -70,10 +88,20 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{path}: no such file or folder")
     if args.identity_every < 1:
         raise InputError(f"--identity-every must be at least 1, not {args.identity_every}")
+    if args.model_size is not None and args.model_size < 8:
+        raise InputError(f"--model-size must be at least 8 px, not {args.model_size}")
     if args.json is not None:
         check_output_file(args.json, overwrite=args.overwrite)
 
-    from faceswap.score import format_report, score
+    from faceswap.score import DEFAULT_MODEL_SIZE, format_report, score
+
+    model_size = args.model_size
+    if model_size is None and args.model is not None:
+        from faceswap.model_folder import read_state
+
+        model_size = read_state(args.model).input_size
+    if model_size is None:
+        model_size = DEFAULT_MODEL_SIZE
 
     report = score(
         args.original,
@@ -82,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         args.source,
         identity_every=args.identity_every,
         upsample=args.upsample,
+        model_size=model_size,
         progress=not args.quiet,
     )
     print(format_report(report))
