@@ -1,0 +1,606 @@
+"""Time to a convincing swap: train one or two recipes on a pair of clips and measure the swap on the way.
+
+Extracts the faces of clip A and clip B (default d18.mp4 and d19.mp4 of ../shared/data/video, two
+men; --pair d3,d6 for the two women), holds back whole frames of each side for validation (one in
+--validation-every, in runs of --validation-block consecutive frames: neighbouring frames are near
+copies; see faceswap/train/split.py) and trains each --recipe on the rest. At fixed points of the
+budget (--points, default 1/8, 1/4, 1/2 and 1 of each recipe's share) it records:
+
+* validation reconstruction of both sides: MAE and SSIM inside the face hull, on the held-back faces;
+* the swap: A's clip (or its first --score-frames frames) converted to B's face and scored with
+  faceswap score against B's and A's training faces: identity transfer (raw, and counting only
+  detailed frames), inner-face detail against the model-size ceiling, distances to B and to A,
+  pose drift per axis, expression drift, steadiness (jitter), lost faces.
+
+Two recipes share the budget: each gets --minutes / 2 of training, in alternating slices of at most
+--slice-seconds, so that the machine's load falls on both alike and their curves compare. Evaluation
+time (convert, score) comes on top of the budget and is reported.
+
+Outputs, in --out: bench_quality.json (every figure, rewritten after each point), curves.png (identity
+transfer and validation SSIM against training minutes, one colour per recipe) and strip.png (the same
+swapped faces at each point, beside the original), and the table on the terminal.
+
+    python scripts/bench_quality.py --minutes 20
+    python scripts/bench_quality.py --pair d3,d6 --minutes 40
+    python scripts/bench_quality.py --minutes 40 --recipe "--model lite" --recipe "--model lite -b 32"
+    python scripts/bench_quality.py --recipe "--model lite" --minutes 1 --every 4 --score-frames 30  # smoke
+
+A recipe is a string of faceswap train options (model, learning and augmentation); stopping options
+(--iterations, --time, --target-loss unless given, -m, --resume) belong to the benchmark. The faces
+are extracted once into --work and reused by later runs with the same --every.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+VIDEOS = ROOT.parent / "shared" / "data" / "video"
+POINTS = (1 / 8, 1 / 4, 1 / 2, 1.0)
+#: Recipe options that the benchmark sets itself.
+RUN_OPTIONS = ("--iterations", "--time", "-m", "--model-dir", "--resume", "--distribute")
+#: Side of a face in strip.png.
+STRIP_TILE = 128
+
+
+# -- inputs -------------------------------------------------------------------------------------------------
+
+
+def clip_path(name: str) -> Path:
+    """A clip named as in ../shared/data/video (``d18``) or by its path."""
+    path = Path(name)
+    if path.suffix:
+        return path
+    return VIDEOS / f"{name}.mp4"
+
+
+def parse_recipe(text: str) -> tuple[Any, Any]:
+    """``(TrainConfig, Hardware)`` of a string of ``faceswap train`` options.
+
+    The benchmark's own defaults: no target loss (train for the whole
+    budget), checkpoints only at the end of each slice, no preview.
+    """
+    from faceswap.cli import build_parser
+    from faceswap.cli.train import settings
+    from faceswap.train import Hardware, TrainConfig
+
+    words = shlex.split(text)
+    for word in words:
+        if word.split("=")[0] in RUN_OPTIONS:
+            sys.exit(f"recipe {text!r}: {word} is set by the benchmark, not by a recipe")
+    args = build_parser().parse_args(["train", "faces_a", "faces_b", *words])
+    given = settings(args)
+    defaults = {"target_loss": 0.0, "save_every": 10**9, "preview_every": 10**9}
+    config = TrainConfig(**{**defaults, **given})
+    hardware = Hardware(mixed_precision=args.mixed_precision, xla=args.xla, progress=False)
+    return config, hardware
+
+
+def faces_of(video: Path, work: Path, every: int) -> Path:
+    """Aligned faces of ``video`` (every ``every``-th frame), extracted unless a previous run left them."""
+    from faceswap.alignments import ALIGNMENTS_NAME
+    from faceswap.extract import ExtractOptions, extract
+
+    folder = work / f"{video.stem}_every{every}_faces"
+    if not (folder / ALIGNMENTS_NAME).is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        summary = extract(video, ExtractOptions(output=folder, every=every, progress=False))
+        print(f"{video.name}: {summary.saved} faces extracted (every {every} frames)", flush=True)
+    return folder
+
+
+def split_of(faces: Path, every: int, block: int) -> tuple[Path, Path]:
+    """Training and validation folders of ``faces``, made unless a previous run left them."""
+    from faceswap.train.split import write_split
+
+    base = faces.with_name(f"{faces.name}_split{every}x{block}")
+    training, validation = base / "train", base / "validation"
+    if not (training.is_dir() and validation.is_dir()):
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        split = write_split(faces, training, validation, every, block)
+        print(
+            f"{faces.name}: {len(split.training)} faces to train on, {len(split.validation)} held back",
+            flush=True,
+        )
+    return training, validation
+
+
+def score_clip(video: Path, faces: Path, every: int, frames: int | None, work: Path) -> tuple[Path, Path]:
+    """The clip to convert and score, and its alignments file.
+
+    The whole clip when ``frames`` is ``None``, else its first ``frames``
+    frames, re-encoded (near-lossless) and extracted for their alignments.
+    """
+    from faceswap.alignments import ALIGNMENTS_NAME
+    from faceswap.media.reader import VideoSource
+    from faceswap.media.writer import FrameSpec, Mp4Writer
+
+    source = VideoSource(video)
+    if frames is None or frames >= source.frame_count:
+        if every == 1:
+            return video, faces / ALIGNMENTS_NAME
+        return video, faces_of(video, work, 1) / ALIGNMENTS_NAME
+    clip = work / f"{video.stem}_first{frames}.mp4"
+    if not clip.is_file():
+        width, height = source.info.size
+        with Mp4Writer(
+            clip, FrameSpec(width, height, source.info.fps), crf=4, label=f"first frames of {video.name}"
+        ) as writer:
+            for frame in source.frames(0, frames):
+                writer.write(frame.image)
+    return clip, faces_of(clip, work, 1) / ALIGNMENTS_NAME
+
+
+# -- training in fair slices --------------------------------------------------------------------------------
+
+
+@dataclass
+class Contender:
+    """One recipe being trained."""
+
+    name: str
+    recipe: str
+    session: Any
+    trained: float = 0.0
+    points: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def model_dir(self) -> Path:
+        return self.session.model_dir
+
+
+def train_until(contenders: list[Contender], seconds: float, slice_seconds: float) -> None:
+    """Train every contender to ``seconds`` of training, alternating slices (order rotated each round)."""
+    turn = 0
+    while True:
+        behind = [c for c in contenders if seconds - c.trained > 0.5]
+        if not behind:
+            return
+        order = behind[turn % len(behind) :] + behind[: turn % len(behind)]
+        turn += 1
+        for contender in order:
+            result = contender.session.run(time_limit=min(slice_seconds, seconds - contender.trained))
+            if result.reason == "interrupted":
+                raise KeyboardInterrupt
+            contender.trained += result.seconds
+
+
+# -- evaluation ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Yardstick:
+    """What every evaluation uses: the clip, its alignments, the identities, the held-back faces."""
+
+    clip: Path
+    alignments: Path
+    training: tuple[Path, Path]
+    validation: tuple[Path, Path]
+    identity_every: int
+    strip_frames: list[int]
+    strip_matrices: list[np.ndarray]
+    _validation_faces: dict[tuple[str, int], Any] = field(default_factory=dict)
+
+    def validation_faces(self, side: str, input_size: int) -> Any:
+        from faceswap.train.validation import load_validation_faces
+
+        key = (side, input_size)
+        if key not in self._validation_faces:
+            folder = self.validation["ab".index(side)]
+            self._validation_faces[key] = load_validation_faces(folder, side.upper(), input_size)
+        return self._validation_faces[key]
+
+
+def strip_geometry(clip: Path, count: int) -> tuple[list[int], list[np.ndarray], list[np.ndarray]]:
+    """Frames evenly spread over ``clip`` that show a face: indices, alignment matrices, original crops."""
+    from faceswap.align import alignment_matrix, crop_face
+    from faceswap.detect import FaceDetector, LandmarkPredictor
+    from faceswap.media.reader import VideoSource
+
+    source = VideoSource(clip)
+    detector, predictor = FaceDetector("hog"), LandmarkPredictor()
+    frames, matrices, crops = [], [], []
+    for index in np.linspace(0, source.frame_count - 1, count + 2)[1:-1].round().astype(int):
+        image = next(iter(source.frames(int(index), int(index) + 1))).image
+        detections = detector.detect(image)
+        if detections:
+            matrix = alignment_matrix(predictor(image, max(detections, key=lambda d: d.width).box))
+            frames.append(int(index))
+            matrices.append(matrix)
+            crops.append(crop_face(image, matrix, STRIP_TILE))
+    return frames, matrices, crops
+
+
+def swapped_crops(video: Path, yardstick: Yardstick) -> np.ndarray:
+    """The strip's faces in a swapped clip, cut where the original's faces are."""
+    from faceswap.align import crop_face
+    from faceswap.media.reader import VideoSource
+
+    source = VideoSource(video)
+    crops = []
+    for index, matrix in zip(yardstick.strip_frames, yardstick.strip_matrices, strict=True):
+        image = next(iter(source.frames(index, index + 1))).image
+        crops.append(crop_face(image, matrix, STRIP_TILE))
+    return np.stack(crops)
+
+
+def evaluate(contender: Contender, point: int, yardstick: Yardstick, work: Path) -> tuple[dict, np.ndarray]:
+    """Validation and score of a contender's model as saved now; and its strip crops."""
+    from faceswap.convert import ConvertOptions, convert
+    from faceswap.model_folder import load_swap_model
+    from faceswap.score import score
+    from faceswap.train.validation import reconstruction
+
+    started = time.perf_counter()
+    model = load_swap_model(contender.model_dir)
+    validation = {
+        side: asdict(reconstruction(model, yardstick.validation_faces(side, model.input_size), side))
+        for side in "ab"
+    }
+    swapped = work / contender.name / f"point{point}.mp4"
+    options = ConvertOptions(
+        model=contender.model_dir,
+        output=swapped,
+        alignments=yardstick.alignments,
+        overwrite=True,
+        progress=False,
+    )
+    convert(yardstick.clip, options, model=model)
+    report = score(
+        yardstick.clip,
+        swapped,
+        [yardstick.training[1]],
+        [yardstick.training[0]],
+        identity_every=yardstick.identity_every,
+        model_size=model.input_size,
+        progress=False,
+    ).to_json()
+    report.pop("per_frame")
+    loss_a, loss_b = contender.session.smoothed_losses()
+    row = {
+        "minutes": contender.trained / 60,
+        "iteration": contender.session.state.iteration,
+        "loss_a": loss_a,
+        "loss_b": loss_b,
+        "validation": validation,
+        "score": report,
+        "evaluation_seconds": time.perf_counter() - started,
+    }
+    return row, swapped_crops(swapped, yardstick)
+
+
+# -- output -------------------------------------------------------------------------------------------------
+
+
+def _cell(value: float | None, pattern: str) -> str:
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and not math.isfinite(value))
+        else pattern.format(value)
+    )
+
+
+def table(contenders: list[Contender]) -> str:
+    """The terminal table: one line per recipe and point."""
+    header = (
+        f"{'recipe':<6} {'min':>6} {'iter':>6} {'valSSIM A/B':>11} {'valMAE A/B':>11} {'ident':>6} "
+        f"{'+detail':>7} {'detail/ceil':>11} {'d(B)':>5} {'d(A)':>5} {'yaw/pitch/roll °':>16} "
+        f"{'expr%':>5} {'jitter':>6} {'lost':>4}"
+    )
+    lines = [header]
+    for contender in contenders:
+        for row in contender.points:
+            s, v = row["score"], row["validation"]
+            pose = s["pose_error"]
+
+            def percent(value):
+                return _cell(None if value is None else 100 * value, "{:.0f}%")
+
+            lines.append(
+                f"{contender.name:<6} {row['minutes']:>6.2f} {row['iteration']:>6} "
+                f"{v['a']['ssim']:>5.3f}/{v['b']['ssim']:<5.3f} {v['a']['mae']:>5.3f}/{v['b']['mae']:<5.3f} "
+                f"{percent(s['identity_transfer']):>6} {percent(s['identity_transfer_with_detail']):>7} "
+                f"{_cell(s['detail'], '{:.2f}'):>5}/{_cell(s['detail_ceiling'], '{:.2f}'):<5} "
+                f"{_cell(s['target_distance'], '{:.2f}'):>5} {_cell(s['source_distance'], '{:.2f}'):>5} "
+                f"{'/'.join(_cell(pose[a], '{:.1f}') for a in ('yaw', 'pitch', 'roll')):>16} "
+                f"{_cell(s['expression_error'], '{:.2f}'):>5} {_cell(s['steadiness'], '{:.2f}'):>6} "
+                f"{s['lost_faces']:>4}"
+            )
+    legend = [f"{c.name}: {c.recipe or '(train defaults)'}" for c in contenders]
+    return "\n".join(lines + legend)
+
+
+def plot_curves(path: Path, contenders: list[Contender], title: str) -> None:
+    """Identity transfer (raw and with detail) and validation SSIM (A and B) against training minutes."""
+    from matplotlib.figure import Figure
+
+    from faceswap.fileio import write_bytes_atomic
+
+    figure = Figure(figsize=(11, 4.5), dpi=100, layout="constrained")
+    identity, ssim = figure.subplots(1, 2)
+    colours = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+    for contender, colour in zip(contenders, colours, strict=False):
+        minutes = [row["minutes"] for row in contender.points]
+
+        def series(get, rows=contender.points):
+            return [np.nan if get(row) is None else get(row) for row in rows]
+
+        identity.plot(
+            minutes,
+            series(lambda r: 100 * (r["score"]["identity_transfer"] or 0)),
+            "o-",
+            color=colour,
+            label=f"{contender.name} identity",
+        )
+        identity.plot(
+            minutes,
+            series(lambda r: 100 * (r["score"]["identity_transfer_with_detail"] or 0)),
+            "s--",
+            color=colour,
+            label=f"{contender.name} with detail",
+        )
+        ssim.plot(
+            minutes,
+            series(lambda r: r["validation"]["a"]["ssim"]),
+            "o-",
+            color=colour,
+            label=f"{contender.name} A",
+        )
+        ssim.plot(
+            minutes,
+            series(lambda r: r["validation"]["b"]["ssim"]),
+            "s--",
+            color=colour,
+            label=f"{contender.name} B",
+        )
+    identity.set_ylim(-3, 103)
+    identity.set_ylabel("identity transfer, % of scored frames")
+    ssim.set_ylabel("validation SSIM inside the face")
+    for axes in (identity, ssim):
+        axes.set_xlabel("training minutes (per recipe)")
+        axes.grid(True, alpha=0.3)
+        axes.legend(loc="best", fontsize=8)
+    figure.suptitle(title)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    write_bytes_atomic(path, buffer.getvalue(), durable=False)
+
+
+def write_strip(path: Path, original: list[np.ndarray], columns: list[tuple[str, np.ndarray]]) -> None:
+    """The strip: the original faces, then each recipe's swapped faces at each point (one column each)."""
+    from faceswap.fileio import write_bytes_atomic
+    from faceswap.train.preview import encode_png, render_preview
+
+    image = render_preview([("original", np.stack(original)), *columns], groups=1)
+    write_bytes_atomic(path, encode_png(image), durable=False)
+
+
+# -- main ---------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--pair",
+        default="d18,d19",
+        help="clips A,B: names in ../shared/data/video or paths (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--recipe",
+        action="append",
+        metavar="OPTIONS",
+        help="faceswap train options, quoted; give it twice to compare two (default: one "
+        "recipe, the train defaults)",
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=20.0,
+        help="training budget in minutes, shared by the recipes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--points",
+        default="0.125,0.25,0.5,1",
+        help="fractions of each recipe's share at which to measure (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--slice-seconds",
+        type=float,
+        default=120.0,
+        help="longest stretch one recipe trains before the other's turn (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        help="extract every Nth frame for training and validation (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--validation-every",
+        type=int,
+        default=10,
+        help="hold back one run of frames in N for validation (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--validation-block",
+        type=int,
+        default=5,
+        help="consecutive extracted frames held back together (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--score-frames",
+        type=int,
+        metavar="N",
+        help="convert and score only the first N frames of A (default: the whole clip)",
+    )
+    parser.add_argument(
+        "--identity-every", type=int, default=2, help="score's --identity-every (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--strip", type=int, default=4, help="faces in strip.png per point (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--work", type=Path, help="faces, models and swapped clips (default: a temporary folder, removed)"
+    )
+    parser.add_argument("--out", type=Path, help="result folder (default: ./bench_quality-<A>-<B>-<time>)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log training details")
+    args = parser.parse_args(argv)
+    try:
+        args.fractions = sorted({float(x) for x in args.points.split(",")})
+    except ValueError:
+        parser.error(f"--points must be fractions separated by commas, not {args.points!r}")
+    if not args.fractions or not all(0 < f <= 1 for f in args.fractions):
+        parser.error("--points must lie in (0, 1]")
+    if not (math.isfinite(args.minutes) and args.minutes > 0):
+        parser.error("--minutes must be above 0")
+    for name in ("every", "identity_every", "strip", "validation_block"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.validation_every < 2:
+        parser.error("--validation-every must be at least 2")
+    if args.score_frames is not None and args.score_frames < 3:
+        parser.error("--score-frames must be at least 3 (jitter needs three frames in a row)")
+    if not args.slice_seconds > 0:
+        parser.error("--slice-seconds must be above 0")
+    names = args.pair.split(",")
+    if len(names) != 2:
+        parser.error(f"--pair takes two clips, A,B, not {args.pair!r}")
+    args.clips = [clip_path(name) for name in names]
+    for clip in args.clips:
+        if not clip.is_file():
+            parser.error(f"{clip}: no such clip (names are looked up in {VIDEOS})")
+    args.recipe = args.recipe or [""]
+    if len(args.recipe) > 4:
+        parser.error("at most four recipes in one run")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from faceswap.cli import configure_logging
+    from faceswap.errors import FaceswapError
+
+    configure_logging(args.verbose, not args.verbose)
+    recipes = [parse_recipe(text) for text in args.recipe]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = args.out or Path(f"bench_quality-{args.clips[0].stem}-{args.clips[1].stem}-{stamp}")
+    if out.exists() and any(out.iterdir()):
+        sys.exit(f"{out} already holds files; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = None
+    if args.work is None:
+        scratch = tempfile.TemporaryDirectory(prefix="bench_quality-")
+        args.work = Path(scratch.name)
+    args.work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    try:
+        return run(args, recipes, out, stamp, started)
+    except FaceswapError as error:
+        sys.exit(f"bench_quality: error: {error}")
+    except KeyboardInterrupt:
+        print("interrupted; the figures so far are in", out, file=sys.stderr)
+        return 130
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def run(
+    args: argparse.Namespace, recipes: list[tuple[Any, Any]], out: Path, stamp: str, started: float
+) -> int:
+    from faceswap.fileio import write_json_atomic
+    from faceswap.runtime import GPUS
+    from faceswap.train import TrainingSession
+
+    clip_a, clip_b = args.clips
+    faces = [faces_of(clip, args.work, args.every) for clip in args.clips]
+    splits = [split_of(folder, args.validation_every, args.validation_block) for folder in faces]
+    clip, alignments = score_clip(clip_a, faces[0], args.every, args.score_frames, args.work)
+    strip_frames, strip_matrices, strip_original = strip_geometry(clip, args.strip)
+    yardstick = Yardstick(
+        clip=clip,
+        alignments=alignments,
+        training=(splits[0][0], splits[1][0]),
+        validation=(splits[0][1], splits[1][1]),
+        identity_every=args.identity_every,
+        strip_frames=strip_frames,
+        strip_matrices=strip_matrices,
+    )
+    contenders = []
+    for number, ((config, hardware), text) in enumerate(zip(recipes, args.recipe, strict=True), start=1):
+        name = f"R{number}"
+        session = TrainingSession.start(
+            args.work / f"{name}-{stamp}", yardstick.training[0], yardstick.training[1], config, hardware
+        )
+        contenders.append(Contender(name, text, session))
+        print(
+            f"{name}: {text or '(train defaults)'} -> {config.model}, {session.state.input_size} px",
+            flush=True,
+        )
+    share = args.minutes * 60 / len(contenders)
+    device = f"GPU x{len(GPUS)}" if GPUS else "CPU"
+    document: dict[str, Any] = {
+        "pair": [clip_a.name, clip_b.name],
+        "scored_clip": {"path": str(clip), "frames": args.score_frames},
+        "minutes": args.minutes,
+        "minutes_per_recipe": share / 60,
+        "device": device,
+        "validation": {
+            "every": args.validation_every,
+            "block": args.validation_block,
+            "extract_every": args.every,
+        },
+        "strip_frames": strip_frames,
+        "recipes": [],
+    }
+    columns: list[tuple[str, np.ndarray]] = []
+    title = f"{clip_a.stem} -> {clip_b.stem}, {device}, {args.minutes:g} min shared by {len(contenders)}"
+    for point, fraction in enumerate(args.fractions):
+        train_until(contenders, fraction * share, args.slice_seconds)
+        for contender in contenders:
+            row, crops = evaluate(contender, point, yardstick, args.work)
+            row["fraction"] = fraction
+            contender.points.append(row)
+            columns.append((f"{contender.name} {row['minutes']:.1f}m", crops))
+            s = row["score"]
+            detailed = _cell(s["identity_transfer_with_detail"], "{:.0%}")
+            print(
+                f"{contender.name} at {row['minutes']:.2f} min (iteration {row['iteration']}): identity "
+                f"{_cell(s['identity_transfer'], '{:.0%}')} ({detailed} with detail), validation SSIM "
+                f"{row['validation']['a']['ssim']:.3f}/"
+                f"{row['validation']['b']['ssim']:.3f}; evaluated in {row['evaluation_seconds']:.0f} s",
+                flush=True,
+            )
+        document["recipes"] = [
+            {"name": c.name, "recipe": c.recipe, "config": c.session.config.to_json(), "points": c.points}
+            for c in contenders
+        ]
+        document["wall_minutes"] = (time.perf_counter() - started) / 60
+        write_json_atomic(out / "bench_quality.json", document, indent=1)
+        plot_curves(out / "curves.png", contenders, title)
+        if strip_original:
+            write_strip(out / "strip.png", strip_original, columns)
+    print(table(contenders))
+    print(f"wall time {(time.perf_counter() - started) / 60:.1f} min; results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
