@@ -292,6 +292,7 @@ def score(
     identity_every: int = 1,
     upsample: int = 0,
     model_size: int = DEFAULT_MODEL_SIZE,
+    identities: tuple[np.ndarray, np.ndarray | None] | None = None,
     progress: bool = True,
 ) -> ScoreReport:
     """Score a swapped clip against its original.
@@ -312,6 +313,10 @@ def score(
     model_size
         Side in pixels of the input of the model that made the swap: the
         detail ceiling is what a perfect model of that size reaches.
+    identities
+        The target's and the source's mean embeddings (:func:`identity_of`;
+        the source's may be ``None``), made once for scoring several swaps:
+        ``targets`` and ``sources`` are then not read.
 
     Raises
     ------
@@ -326,9 +331,12 @@ def score(
     if model_size < 8:
         raise InputError(f"--model-size must be at least 8 px, not {model_size}")
     detector, predictor, embedder = FaceDetector("hog"), LandmarkPredictor(), FaceEmbedder()
-    photo_finder = FaceFinder(detector, predictor, upsample=1)
-    target = identity_of(targets, photo_finder, embedder, "target")
-    source = identity_of(sources, photo_finder, embedder, "source") if sources else None
+    if identities is not None:
+        target, source = identities
+    else:
+        photo_finder = FaceFinder(detector, predictor, upsample=1)
+        target = identity_of(targets, photo_finder, embedder, "target")
+        source = identity_of(sources, photo_finder, embedder, "source") if sources else None
     pairs, count = paired_frames(Path(original), Path(swapped))
     original_finder = FaceFinder(detector, predictor, upsample)
     swapped_finder = FaceFinder(detector, predictor, upsample)

@@ -192,6 +192,7 @@ class Yardstick:
     training: tuple[Path, Path]
     validation: tuple[Path, Path]
     identity_every: int
+    identities: tuple[np.ndarray, np.ndarray]
     strip_frames: list[int]
     strip_matrices: list[np.ndarray]
     _validation_faces: dict[tuple[str, int], Any] = field(default_factory=dict)
@@ -204,6 +205,18 @@ class Yardstick:
             folder = self.validation["ab".index(side)]
             self._validation_faces[key] = load_validation_faces(folder, side.upper(), input_size)
         return self._validation_faces[key]
+
+
+def identities_of(faces_a: Path, faces_b: Path) -> tuple[np.ndarray, np.ndarray]:
+    """B's identity (the target) and A's (the source), from their training faces, once for all scores."""
+    from faceswap.detect import FaceDetector, LandmarkPredictor
+    from faceswap.identity import FaceEmbedder
+    from faceswap.score import FaceFinder, identity_of
+
+    finder, embedder = FaceFinder(FaceDetector("hog"), LandmarkPredictor(), upsample=1), FaceEmbedder()
+    return identity_of([faces_b], finder, embedder, "target"), identity_of(
+        [faces_a], finder, embedder, "source"
+    )
 
 
 def strip_geometry(clip: Path, count: int) -> tuple[list[int], list[np.ndarray], list[np.ndarray]]:
@@ -246,12 +259,21 @@ def evaluate(contender: Contender, point: int, yardstick: Yardstick, work: Path)
     from faceswap.score import score
     from faceswap.train.validation import reconstruction
 
-    started = time.perf_counter()
+    started = clock = time.perf_counter()
+    timings = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name], clock = round(now - clock, 2), now
+
     model = load_swap_model(contender.model_dir)
+    lap("load")
     validation = {
         side: asdict(reconstruction(model, yardstick.validation_faces(side, model.input_size), side))
         for side in "ab"
     }
+    lap("validation")
     swapped = work / contender.name / f"point{point}.mp4"
     options = ConvertOptions(
         model=contender.model_dir,
@@ -261,6 +283,7 @@ def evaluate(contender: Contender, point: int, yardstick: Yardstick, work: Path)
         progress=False,
     )
     convert(yardstick.clip, options, model=model)
+    lap("convert")
     report = score(
         yardstick.clip,
         swapped,
@@ -268,8 +291,10 @@ def evaluate(contender: Contender, point: int, yardstick: Yardstick, work: Path)
         [yardstick.training[0]],
         identity_every=yardstick.identity_every,
         model_size=model.input_size,
+        identities=yardstick.identities,
         progress=False,
     ).to_json()
+    lap("score")
     report.pop("per_frame")
     loss_a, loss_b = contender.session.smoothed_losses()
     row = {
@@ -280,6 +305,7 @@ def evaluate(contender: Contender, point: int, yardstick: Yardstick, work: Path)
         "validation": validation,
         "score": report,
         "evaluation_seconds": time.perf_counter() - started,
+        "evaluation_timings": timings,
     }
     return row, swapped_crops(swapped, yardstick)
 
@@ -534,12 +560,14 @@ def run(
     splits = [split_of(folder, args.validation_every, args.validation_block) for folder in faces]
     clip, alignments = score_clip(clip_a, faces[0], args.every, args.score_frames, args.work)
     strip_frames, strip_matrices, strip_original = strip_geometry(clip, args.strip)
+    training = (splits[0][0], splits[1][0])
     yardstick = Yardstick(
         clip=clip,
         alignments=alignments,
-        training=(splits[0][0], splits[1][0]),
+        training=training,
         validation=(splits[0][1], splits[1][1]),
         identity_every=args.identity_every,
+        identities=identities_of(*training),
         strip_frames=strip_frames,
         strip_matrices=strip_matrices,
     )
@@ -549,6 +577,8 @@ def run(
         session = TrainingSession.start(
             args.work / f"{name}-{stamp}", yardstick.training[0], yardstick.training[1], config, hardware
         )
+        # The first step traces and compiles the network (tens of seconds on a CPU): not training time.
+        session.run(iterations=1)
         contenders.append(Contender(name, text, session))
         print(
             f"{name}: {text or '(train defaults)'} -> {config.model}, {session.state.input_size} px",

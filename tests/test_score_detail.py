@@ -141,6 +141,15 @@ def test_a_blurred_swap_is_recognised_but_does_not_count_with_detail(swap_pair) 
     assert blurred.identity_transfer_with_detail == 0.0 and blurred.detailed_frames == 0.0
     assert blurred.detail < 0.8 * blurred.detail_ceiling < sharp.detail
     assert blurred.model_size == 64 and blurred.detail_ceiling == pytest.approx(sharp.detail_ceiling)
+    # Identities made once (as a benchmark scoring many swaps does) give the same report.
+    from faceswap.identity import FaceEmbedder
+    from faceswap.score import FaceFinder, identity_of
+
+    finder = FaceFinder(FaceDetector("hog"), LandmarkPredictor(), upsample=1)
+    target = identity_of([swap_pair["faces"]], finder, FaceEmbedder(), "target")
+    again = score(swap_pair["original"], swap_pair["blurred"], [], identities=(target, None), progress=False)
+    assert again.target_distance == pytest.approx(blurred.target_distance)
+    assert again.identity_transfer_with_detail == 0.0
 
 
 def test_cli_reports_detail_with_the_model_folders_size(tmp_path: Path, swap_pair) -> None:
