@@ -186,3 +186,22 @@ def test_cli_bad_model_size_is_one_line(tmp_path: Path, swap_pair, extra: list[s
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_the_report_wraps_pose_differences() -> None:
+    """A roll of 179° against -179° is 2° of drift, not 358°."""
+    from faceswap.score import FrameScore, _summarise
+
+    rows = [
+        FrameScore(
+            frame=i,
+            original_face=True,
+            swapped_face=True,
+            pose_original=[0, 0, 179],
+            pose_swapped=[1, 0, -179],
+        )
+        for i in range(3)
+    ]
+    tracks = [None] * 3  # no landmarks: jitter is not measured
+    report = _summarise(rows, tracks, tracks, 64)
+    assert report.pose_error == {"yaw": 1.0, "pitch": 0.0, "roll": 2.0}
