@@ -259,10 +259,7 @@ def plan_sources(input_path: Path, output: Path | None) -> list[_Source]:
 
 def _source_info(source: _Source) -> SourceInfo:
     if source.video is not None:
-        info = source.video.info
-        return SourceInfo(
-            str(source.path), "video", info.frame_count, info.width, info.height, info.fps, info.duration
-        )
+        return SourceInfo.of_video(source.path, source.video.info)
     return SourceInfo(str(source.path), "images", len(source.images))
 
 
