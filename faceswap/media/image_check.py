@@ -45,10 +45,11 @@ def check_image(
     from PIL import Image, UnidentifiedImageError
 
     source = io.BytesIO(file) if isinstance(file, bytes) else file
+    # For the whole process, not in catch_warnings: crops are read in threads, and
+    # catch_warnings swaps the global filter list, which is not safe across threads.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            header = Image.open(source)  # reads the header only
+        header = Image.open(source)  # reads the header only
     except Image.DecompressionBombError:
         raise MediaError(
             f"{what}: the image is too large (at most {MAX_FRAME_PIXELS // 1_000_000} megapixels)"
