@@ -4,8 +4,11 @@ Python's own ``int`` and ``float`` accept far more than an option should:
 ``float("nan")``, ``float("inf")``, ``float("1e309")`` (infinite), ``int("١٢")``
 (Arabic-Indic digits) and ``int("1_000")``. A ``nan`` then passes every
 ``value < 0`` check and surfaces at the end of a long run. These types accept
-only ASCII decimal numbers, refuse anything not finite, and check the range
-the option needs, so that a bad value is refused before any work starts.
+only ASCII decimal numbers and refuse anything not finite, so that a bad value
+is refused before any work starts. The exact range of an option is checked once:
+by its pipeline (``ExtractOptions.check``, ``TrainConfig``, ...), which API
+callers go through too; a type here carries a range only for options no
+pipeline bounds (train's ``--batch-size``, ``--rotation``, ...).
 
 Each factory returns an ``argparse`` type function; its
 :class:`argparse.ArgumentTypeError` messages start with ``must``, which
@@ -95,16 +98,6 @@ def finite_float(
 
     parse.__name__ = "finite_float"
     return parse
-
-
-#: A count: 1 or more.
-positive_int = whole_number(1)
-#: 0 or more (a frame number, a number of steps).
-non_negative_int = whole_number(0)
-#: A finite number of at least 0.
-non_negative_float = finite_float(0)
-#: A finite number above 0.
-positive_float = finite_float(above=0)
 
 
 def duration(text: str) -> float:
