@@ -7,7 +7,8 @@ Format (``version`` 1)::
 
     {"format": "faceswap-alignments", "version": 1, "created_by": "faceswap 0.1.0",
      "source": {"path": "clip.mp4", "kind": "video", "frame_count": 216,
-                "width": 480, "height": 480, "fps": "30000/1001", "duration": 7.2},
+                "width": 480, "height": 480, "fps": "30000/1001", "duration": 7.2,
+                "fingerprint": "sample-blake2b:1048576:0123456789abcdef0123456789abcdef"},
      "settings": {...the extract options...},
      "frames": {
        "0": {"faces": [{"box": [l, t, r, b], "landmarks": [[x, y], ... 68],
@@ -23,6 +24,10 @@ processed and has no face. ``matrix`` maps frame pixels to unit face space
 (:func:`faceswap.align.alignment_matrix`); ``crop`` names the saved crop in the
 same folder, or is null when the face was not saved (blurry, other person).
 For image folders each frame also has ``"name"``, the image's file name.
+``fingerprint`` (:mod:`faceswap.fingerprint`) identifies a video's file, so
+that convert and ``extract --resume`` refuse the alignments of another video
+of the same frame count and size; files written before it was recorded have
+none and are accepted with a warning.
 
 The file is data from possibly untrusted hands: :meth:`Alignments.load`
 validates every field (types, shapes, ranges, frame indices) and refuses files
@@ -33,6 +38,7 @@ one frame per line, so it stays readable and diffable.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections.abc import Iterator
@@ -44,9 +50,13 @@ from typing import Any, Literal
 import numpy as np
 
 from faceswap import __version__
-from faceswap.errors import AlignmentsError
+from faceswap.errors import AlignmentsError, MediaError
 from faceswap.fileio import atomic_write, safe_name
-from faceswap.media.probe import MAX_FRAME_PIXELS, MAX_FRAMES
+from faceswap.fingerprint import PATTERN as FINGERPRINT_PATTERN
+from faceswap.fingerprint import file_fingerprint, short
+from faceswap.media.probe import MAX_FRAME_PIXELS, MAX_FRAMES, VideoInfo
+
+log = logging.getLogger(__name__)
 
 FORMAT = "faceswap-alignments"
 VERSION = 1
@@ -59,6 +69,15 @@ MAX_FILE_BYTES = 2 * 1024**3
 MAX_FACES_PER_FRAME = 64
 
 _CROP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,200}$")
+#: A frame number as extract writes it: ASCII digits, no sign, no leading zero ("012" would be 12 twice).
+_FRAME_KEY = re.compile(r"0|[1-9][0-9]{0,8}", re.ASCII)
+#: A frame rate as extract writes it ("30000/1001"), or a whole number.
+_FPS = re.compile(r"[0-9]{1,10}(?:/[0-9]{1,10})?", re.ASCII)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Longest source path and image name accepted (they are quoted in messages).
+MAX_NAME_CHARS = 4096
+#: Largest magnitude of a matrix entry: a face of a millionth of a pixel, or a million pixels off.
+_MAX_MATRIX_ENTRY = 1e6
 
 Box = tuple[float, float, float, float]
 
@@ -136,6 +155,32 @@ class SourceInfo:
     height: int | None = None
     fps: Fraction | None = None
     duration: float | None = None
+    #: :func:`faceswap.fingerprint.file_fingerprint` of a video (``None``: not recorded).
+    fingerprint: str | None = None
+
+    @classmethod
+    def of_video(cls, path: Path | str, info: VideoInfo) -> SourceInfo:
+        """What an alignments file records of a probed video: frames, size, timing and fingerprint.
+
+        Raises
+        ------
+        MediaError
+            When the file cannot be read.
+        """
+        try:
+            fingerprint = file_fingerprint(path)
+        except OSError as error:
+            raise MediaError(f"{path}: cannot read ({error.strerror or error})") from None
+        return cls(
+            str(path),
+            "video",
+            info.frame_count,
+            info.width,
+            info.height,
+            info.fps,
+            info.duration,
+            fingerprint,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict (fps as an exact ``"num/den"`` string)."""
@@ -147,6 +192,7 @@ class SourceInfo:
             "height": self.height,
             "fps": None if self.fps is None else f"{self.fps.numerator}/{self.fps.denominator}",
             "duration": self.duration,
+            "fingerprint": self.fingerprint,
         }
 
     def describe(self) -> str:
@@ -183,12 +229,16 @@ class Alignments:
         return [i for i in range(0, self.source.frame_count, step) if i not in self.frames]
 
     def check_source(self, other: SourceInfo, file: Path | str) -> None:
-        """Refuse to apply these alignments to a source of another frame count or size.
+        """Refuse to apply these alignments to a source of another frame count, size or content.
+
+        The content is compared by fingerprint when both sources have one (videos);
+        a file that records none (written by an older faceswap) is accepted with
+        a warning.
 
         Raises
         ------
         AlignmentsError
-            Naming both sources' frame counts and sizes.
+            Naming both sources' frame counts and sizes, or both fingerprints.
         """
         mine = self.source
         same_size = (
@@ -204,6 +254,25 @@ class Alignments:
             raise AlignmentsError(
                 f"{file} was made for {mine.path} ({mine.describe()}), "
                 f"not for {other.path} ({other.describe()})"
+            )
+        if mine.kind != "video" or other.fingerprint is None:
+            return
+        comparable = (
+            mine.fingerprint is not None
+            and mine.fingerprint.split(":", 1)[0] == other.fingerprint.split(":", 1)[0]
+        )
+        if not comparable:
+            log.warning(
+                "%s records no fingerprint of its video that this faceswap can compare (it was "
+                "written by another version): only its frame count and size show that it belongs to %s",
+                file,
+                other.path,
+            )
+        elif mine.fingerprint != other.fingerprint:
+            raise AlignmentsError(
+                f"{file} was made for another video of the same frame count and size: {mine.path} "
+                f"(content {short(mine.fingerprint)}), not for {other.path} "
+                f"(content {short(other.fingerprint)})"
             )
 
     def save(self, path: Path | str) -> None:
@@ -246,6 +315,10 @@ class Alignments:
             raise AlignmentsError(f"{path}: not a valid alignments file (corrupt JSON: {error})") from None
         except RecursionError:
             raise AlignmentsError(f"{path}: not a valid alignments file (nested too deeply)") from None
+        except ValueError:  # json's own limit on the digits of a whole number (4300)
+            raise AlignmentsError(
+                f"{path}: not a valid alignments file (a number with too many digits)"
+            ) from None
         try:
             return _parse_document(document)
         except _FieldError as error:
@@ -303,8 +376,8 @@ def _parse_document(document: object) -> Alignments:
         raise _FieldError("frames must be an object keyed by frame number")
     frames: dict[int, FrameRecord] = {}
     for key, value in frames_in.items():
-        if not (isinstance(key, str) and key.isdigit() and len(key) <= 9):
-            raise _FieldError(f"frame key {key!r} is not a frame number")
+        if not (isinstance(key, str) and _FRAME_KEY.fullmatch(key)):
+            raise _FieldError(f"frame key {key[:20]!r} is not a frame number (ASCII digits, no leading zero)")
         index = int(key)
         if index >= source.frame_count:
             raise _FieldError(f"frame {index} is beyond the source's {source.frame_count} frames")
@@ -315,10 +388,8 @@ def _parse_document(document: object) -> Alignments:
 def _parse_source(value: object) -> SourceInfo:
     if not isinstance(value, dict):
         raise _FieldError("source must be an object")
-    path = value.get("path")
+    path = _text(value.get("path"), "source.path")
     kind = value.get("kind")
-    if not isinstance(path, str):
-        raise _FieldError("source.path must be a string")
     if kind not in ("video", "images"):
         raise _FieldError("source.kind must be 'video' or 'images'")
     frame_count = _integer(value.get("frame_count"), "source.frame_count", 1, MAX_FRAMES)
@@ -330,16 +401,26 @@ def _parse_source(value: object) -> SourceInfo:
             raise _FieldError(f"source size {width}x{height} is out of range")
     fps = None
     if value.get("fps") is not None:
+        text = value["fps"] if isinstance(value["fps"], str) else None
+        if isinstance(value["fps"], int) and not isinstance(value["fps"], bool):
+            text = str(value["fps"])
+        if text is None or not _FPS.fullmatch(text):
+            raise _FieldError("source.fps must be a fraction such as '30000/1001'")
         try:
-            fps = Fraction(str(value["fps"]))
-        except (ValueError, ZeroDivisionError):
+            fps = Fraction(text)
+        except ZeroDivisionError:
             raise _FieldError("source.fps must be a fraction such as '30000/1001'") from None
         if not 0 < fps <= 1000:
             raise _FieldError("source.fps is out of range")
     duration = value.get("duration")
     if duration is not None:
         duration = _number(duration, "source.duration", 0.0, 1e7)
-    return SourceInfo(path, kind, frame_count, width, height, fps, duration)
+    fingerprint = value.get("fingerprint")
+    if fingerprint is not None and not (
+        isinstance(fingerprint, str) and FINGERPRINT_PATTERN.fullmatch(fingerprint)
+    ):
+        raise _FieldError("source.fingerprint must be a fingerprint such as 'sample-blake2b:<size>:<hex>'")
+    return SourceInfo(path, kind, frame_count, width, height, fps, duration, fingerprint)
 
 
 def _parse_frame(value: object, where: str) -> FrameRecord:
@@ -351,8 +432,10 @@ def _parse_frame(value: object, where: str) -> FrameRecord:
     if len(faces_in) > MAX_FACES_PER_FRAME:
         raise _FieldError(f"{where}: {len(faces_in)} faces is more than {MAX_FACES_PER_FRAME}")
     name = value.get("name")
-    if name is not None and not isinstance(name, str):
-        raise _FieldError(f"{where}: name must be a string")
+    if name is not None:
+        name = _text(name, f"{where}: name")
+        if "/" in name or "\\" in name:
+            raise _FieldError(f"{where}: name must be a file name, not a path")
     faces = [_parse_face(face, f"{where}, face {number}") for number, face in enumerate(faces_in)]
     return FrameRecord(faces=faces, name=name)
 
@@ -366,8 +449,11 @@ def _parse_face(value: object, where: str) -> Face:
     limit = 4 * math.sqrt(MAX_FRAME_PIXELS)
     if np.abs(landmarks).max() > limit or np.abs(box).max() > limit:
         raise _FieldError(f"{where}: coordinates are out of range")
-    if abs(np.linalg.det(matrix[:, :2])) < 1e-12:
-        raise _FieldError(f"{where}: matrix is degenerate")
+    if not (box[0] <= box[2] and box[1] <= box[3]):
+        raise _FieldError(
+            f"{where}: box must be [left, top, right, bottom] with left <= right, top <= bottom"
+        )
+    _check_matrix(matrix, limit, where)
     crop = value.get("crop")
     if crop is not None and (not isinstance(crop, str) or not _CROP_NAME.match(crop)):
         raise _FieldError(f"{where}: crop must be a plain file name")
@@ -386,6 +472,27 @@ def _parse_face(value: object, where: str) -> Face:
     )
 
 
+def _check_matrix(matrix: np.ndarray, limit: float, where: str) -> None:
+    """A matrix of sane magnitude (no overflow below), invertible, that puts the face inside ``limit``."""
+    if np.abs(matrix).max() > _MAX_MATRIX_ENTRY:
+        raise _FieldError(f"{where}: matrix values are out of range")
+    linear = matrix[:, :2]
+    scale = abs(float(linear[0, 0] * linear[1, 1] - linear[0, 1] * linear[1, 0]))
+    if not 1e-12 <= scale <= 1e4:
+        raise _FieldError(f"{where}: matrix is degenerate")
+    centre = np.linalg.solve(linear, np.array([0.5, 0.5]) - matrix[:, 2])
+    if np.abs(centre).max() > limit:
+        raise _FieldError(f"{where}: matrix puts the face outside the frame")
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise _FieldError(f"{where} must be a string")
+    if len(value) > MAX_NAME_CHARS or _CONTROL.search(value):
+        raise _FieldError(f"{where} must be at most {MAX_NAME_CHARS} characters, without control characters")
+    return value
+
+
 def _integer(value: object, where: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise _FieldError(f"{where} must be a whole number from {low} to {high}")
@@ -395,7 +502,10 @@ def _integer(value: object, where: str, low: int, high: int) -> int:
 def _number(value: object, where: str, low: float, high: float) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise _FieldError(f"{where} must be a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a whole number beyond float's range
+        raise _FieldError(f"{where} is out of range") from None
     if not (math.isfinite(number) and low <= number <= high):
         raise _FieldError(f"{where} is out of range")
     return number
@@ -410,7 +520,10 @@ def _array(value: object, shape: tuple[int, ...], where: str) -> np.ndarray:
     flat = value if len(shape) == 1 else [item for row in value for item in row]
     if not all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in flat):
         raise _FieldError(f"{where} must hold numbers only")
-    array = np.asarray(value, dtype=np.float64)
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except OverflowError:  # a whole number beyond float's range
+        raise _FieldError(f"{where} must hold finite numbers") from None
     if not np.isfinite(array).all():
         raise _FieldError(f"{where} must hold finite numbers")
     return array

@@ -234,10 +234,7 @@ def default_output(input_path: Path, preview: int | None = None) -> Path:
 def source_info(source: VideoSource | ImageSource) -> SourceInfo:
     """What an alignments file records of ``source`` (to check one against it)."""
     if isinstance(source, VideoSource):
-        info = source.info
-        return SourceInfo(
-            str(source.path), "video", info.frame_count, info.width, info.height, info.fps, info.duration
-        )
+        return SourceInfo.of_video(source.path, source.info)
     return SourceInfo(str(source.path), "images", source.frame_count)
 
 

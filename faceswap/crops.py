@@ -16,7 +16,6 @@ IEND), each length, type, data and CRC-32; any PNG reader opens it.
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 import zlib
@@ -28,6 +27,7 @@ import numpy as np
 
 from faceswap.errors import InputError
 from faceswap.fileio import write_bytes_atomic
+from faceswap.media.image_check import check_image
 
 METADATA_KEY = b"faceswap"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -149,17 +149,6 @@ def _validate_info(payload: bytes) -> CropInfo | None:
     return CropInfo(landmarks=landmarks, size=size, padding=padding, source=source, frame=frame, face=face)
 
 
-def _header_size(data: bytes, path: Path) -> tuple[int, int]:
-    """Image size from the file header, before any pixel is decoded."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as header:
-            return header.size
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise InputError(f"{path}: not a readable image") from None
-
-
 def read_crop(path: Path | str) -> tuple[np.ndarray, CropInfo | None]:
     """Pixels (RGB) and metadata of a crop file.
 
@@ -173,9 +162,12 @@ def read_crop(path: Path | str) -> tuple[np.ndarray, CropInfo | None]:
         data = path.read_bytes()
     except OSError as error:
         raise InputError(f"{path}: cannot read ({error.strerror})") from None
-    width, height = _header_size(data, path)
-    if height != width or height > MAX_CROP_SIDE:
-        raise InputError(f"{path}: {width}x{height} is not an aligned face crop (expected a square)")
+
+    def check_size(width: int, height: int) -> None:
+        if height != width or height > MAX_CROP_SIDE:
+            raise InputError(f"{path}: {width}x{height} is not an aligned face crop (expected a square)")
+
+    check_image(data, str(path), check_size)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"{path}: not a readable image")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -74,6 +75,9 @@ SAVE_EVERY_S = 10.0
 SAVE_SHARE = 0.05
 #: Smallest and largest crop side (px).
 MIN_CROP_SIZE, MAX_CROP_SIZE = 64, 2048
+#: Most worker processes: each holds the models (about 100 MB), and a long video has as many
+#: chunks as it has seconds / 8, so a huge --jobs would start that many.
+MAX_JOBS = 256
 
 
 @dataclass
@@ -113,12 +117,14 @@ class ExtractOptions:
             raise InputError(f"--every must be at least 1, not {self.every}")
         if not MIN_CROP_SIZE <= self.size <= MAX_CROP_SIZE:
             raise InputError(f"--size must be from {MIN_CROP_SIZE} to {MAX_CROP_SIZE} px, not {self.size}")
-        if self.min_size < 0:
-            raise InputError(f"--min-size must not be negative, not {self.min_size:g}")
+        if not (math.isfinite(self.min_size) and self.min_size >= 0):
+            raise InputError(f"--min-size must be a finite number of at least 0, not {self.min_size:g}")
         if self.max_faces is not None and self.max_faces < 1:
             raise InputError(f"--max-faces must be at least 1, not {self.max_faces}")
-        if self.blur_threshold < 0:
-            raise InputError(f"--blur-threshold must not be negative, not {self.blur_threshold:g}")
+        if not (math.isfinite(self.blur_threshold) and self.blur_threshold >= 0):
+            raise InputError(
+                f"--blur-threshold must be a finite number of at least 0, not {self.blur_threshold:g}"
+            )
         if not 0 < self.identity_threshold <= 2:
             raise InputError(
                 f"--identity-threshold must be above 0 and at most 2, not {self.identity_threshold:g}"
@@ -127,8 +133,8 @@ class ExtractOptions:
             raise InputError(f"--detector must be hog or cnn, not {self.detector}")
         if not 0 <= self.upsample <= 3:
             raise InputError(f"--upsample must be from 0 to 3, not {self.upsample}")
-        if self.jobs is not None and self.jobs < 1:
-            raise InputError(f"--jobs must be at least 1, not {self.jobs}")
+        if self.jobs is not None and not 1 <= self.jobs <= MAX_JOBS:
+            raise InputError(f"--jobs must be at least 1 and at most {MAX_JOBS}, not {self.jobs}")
         if self.resume and self.overwrite:
             raise InputError("--resume and --overwrite contradict each other: choose one")
         for photo in self.reference:
@@ -253,10 +259,7 @@ def plan_sources(input_path: Path, output: Path | None) -> list[_Source]:
 
 def _source_info(source: _Source) -> SourceInfo:
     if source.video is not None:
-        info = source.video.info
-        return SourceInfo(
-            str(source.path), "video", info.frame_count, info.width, info.height, info.fps, info.duration
-        )
+        return SourceInfo.of_video(source.path, source.video.info)
     return SourceInfo(str(source.path), "images", len(source.images))
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from faceswap import __version__
 from faceswap.errors import FaceswapError
@@ -26,12 +28,28 @@ COMMANDS = ("extract", "train", "convert", "score", "demo")
 
 log = logging.getLogger("faceswap")
 
+_OPTION_MUST = re.compile(r"^argument ([^:]+): must ")
+_NEGATIVE_NUMBER = re.compile(
+    r"^-(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$|^-(?:inf|infinity|nan)$", re.IGNORECASE
+)
+
 
 class OneLineParser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line, like every other faceswap error."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse takes "-1e-3" and "-inf" for options ("expected one argument"): let them
+        # reach the option's type, which accepts the one and names what is wrong with the other.
+        self._negative_number_matcher = _NEGATIVE_NUMBER
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        """Print ``<prog>: error: <message>`` and exit with status 2."""
+        """Print ``<prog>: error: <message>`` and exit with status 2.
+
+        argparse's ``argument --every: must be ...`` (from :mod:`faceswap.cli.validators`)
+        reads ``--every must be ...``, as the pipelines' own option errors do.
+        """
+        message = _OPTION_MUST.sub(r"\1 must ", message)
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -88,7 +106,10 @@ class _Formatter(logging.Formatter):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``faceswap`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, a usage error: return its status, as documented
+        return stop.code if isinstance(stop.code, int) else 2
     verbose = getattr(args, "verbose", False)
     configure_logging(verbose, getattr(args, "quiet", False))
     prog = f"faceswap {args.command}"

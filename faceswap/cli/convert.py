@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from faceswap.cli.validators import finite_float, whole_number
+
 log = logging.getLogger("faceswap")
 
 # Defaults are repeated here (not imported) so that --help does not load OpenCV or TensorFlow;
@@ -89,14 +91,14 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     group.add_argument(
         "--erode",
-        type=float,
+        type=finite_float(),
         default=0.0,
         metavar="PCT",
         help="shrink the mask by PCT %% of the face size; negative values grow it (default: %(default)s)",
     )
     group.add_argument(
         "--blur",
-        type=float,
+        type=finite_float(),
         default=6.0,
         metavar="PCT",
         help="feather the mask edge over PCT %% of the face size, inwards (default: %(default)s)",
@@ -117,7 +119,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     group.add_argument(
         "--sharpen",
-        type=float,
+        type=finite_float(),
         default=0.0,
         metavar="AMOUNT",
         help="unsharp-mask strength for the upscaled face, 0 to 5; 0.5 to 1 suits most models "
@@ -133,7 +135,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     group = parser.add_argument_group("output")
     group.add_argument(
         "--crf",
-        type=int,
+        type=whole_number(),
         default=18,
         metavar="N",
         help="mp4: H.264 constant rate factor, 0 (lossless) to 51; lower is better and larger "
@@ -148,20 +150,20 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     group.add_argument(
         "--fps",
-        type=float,
+        type=finite_float(),
         metavar="FPS",
         help="gif: the highest frame rate, frames are dropped evenly (default: 15); a folder of photos "
         "to mp4 or gif: its frame rate (default: 25)",
     )
     group.add_argument(
         "--width",
-        type=int,
+        type=whole_number(),
         metavar="PX",
         help="gif: width in pixels, height follows (default: the input's width)",
     )
     group.add_argument(
         "--preview",
-        type=int,
+        type=whole_number(),
         metavar="N",
         help="only convert frame N and write it beside the original as one PNG, to tune the options "
         "quickly (default: off)",
@@ -173,7 +175,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=whole_number(),
         default=32,
         metavar="N",
         help="faces per forward pass of the model (default: %(default)s)",

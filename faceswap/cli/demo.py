@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from faceswap.cli.validators import finite_float
+
 log = logging.getLogger("faceswap")
 
 DEFAULT_OUT = Path("faceswap-demo")
@@ -46,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     parser.add_argument(
         "--minutes",
-        type=float,
+        type=finite_float(),
         default=DEFAULT_MINUTES,
         metavar="N",
         help="training time in minutes; longer gives a sharper face (default: %(default)s)",

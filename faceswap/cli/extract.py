@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from faceswap.cli.validators import finite_float, whole_number
+
 log = logging.getLogger("faceswap")
 
 
@@ -44,14 +46,14 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     parser.add_argument(
         "--every",
-        type=int,
+        type=whole_number(),
         default=1,
         metavar="N",
         help="process only every Nth frame (default: %(default)s, every frame)",
     )
     parser.add_argument(
         "--min-size",
-        type=float,
+        type=finite_float(),
         default=0,
         metavar="PX",
         help="ignore faces narrower than PX pixels in the frame; counted as 'too small'. Above 110, "
@@ -60,13 +62,13 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     parser.add_argument(
         "--max-faces",
-        type=int,
+        type=whole_number(),
         metavar="N",
         help="keep at most the N largest faces of each frame (default: all)",
     )
     parser.add_argument(
         "--size",
-        type=int,
+        type=whole_number(),
         default=256,
         metavar="PX",
         help="side of the saved crops in pixels, 64 to 2048; the face fills the central 5/8 "
@@ -82,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     parser.add_argument(
         "--upsample",
-        type=int,
+        type=whole_number(),
         default=0,
         choices=(0, 1, 2, 3),
         help="detector upsampling steps when looking for new faces: each finds faces half as large "
@@ -99,7 +101,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     parser.add_argument(
         "--identity-threshold",
-        type=float,
+        type=finite_float(),
         default=0.6,
         metavar="D",
         help="largest embedding distance to the reference that still counts as the same person; "
@@ -107,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     parser.add_argument(
         "--blur-threshold",
-        type=float,
+        type=finite_float(),
         default=0.0,
         metavar="V",
         help="faces whose variance of the Laplacian (measured on the face region of the crop) is "
@@ -135,7 +137,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=whole_number(),
         metavar="N",
         help="worker processes (default: the number of CPU cores)",
     )

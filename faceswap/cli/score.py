@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from faceswap.cli.validators import whole_number
 from faceswap.errors import InputError
 
 
@@ -47,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     parser.add_argument(
         "--identity-every",
-        type=int,
+        type=whole_number(),
         default=1,
         metavar="N",
         help="compute face embeddings (about 0.1 s per face on a CPU) on every Nth frame only "
@@ -55,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     parser.add_argument(
         "--upsample",
-        type=int,
+        type=whole_number(),
         default=0,
         choices=(0, 1, 2),
         help="detector upsampling for small faces in the clips (default: %(default)s)",

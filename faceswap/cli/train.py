@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
+from faceswap.cli.validators import duration, finite_float, whole_number
 from faceswap.errors import InputError
 
 log = logging.getLogger("faceswap")
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+#: Largest --batch-size and --preview-faces accepted: beyond them a run only ends in running out of memory.
+MAX_BATCH_SIZE = 1024
+MAX_PREVIEW_FACES = 64
+#: Largest --mask-weight and --eye-mouth-weight: larger ones overflow float16 losses.
+MAX_LOSS_WEIGHT = 100.0
 
 #: Options that make up the stored recipe (TrainConfig fields): None when not given, so that
 #: --resume keeps the stored value of every option not given again.
@@ -35,18 +39,6 @@ _RECIPE = (
     "timelapse",
 )
 _AUGMENT = ("rotation", "zoom", "shift", "flip", "warp", "colour")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``90m``, ``2h``, ``1h30m``, ``45s`` or ``600`` (bare numbers are seconds)."""
-    match = _DURATION.match(text.strip().lower())
-    if not text.strip() or match is None:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (examples: 45m, 2h, 1h30m, 600s)")
-    hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
-    if total <= 0:
-        raise argparse.ArgumentTypeError(f"the duration {text!r} must be positive")
-    return total
 
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -110,32 +102,41 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "stored with the model)",
     )
     run_group.add_argument(
-        "--iterations", type=int, metavar="N", help="stop after N more iterations (default: no limit)"
+        "--iterations",
+        type=whole_number(),
+        metavar="N",
+        help="stop after N more iterations (default: no limit)",
     )
     run_group.add_argument(
         "--time",
-        type=parse_duration,
+        type=duration,
         metavar="DURATION",
         help="stop after this much training, e.g. 45m, 2h, 1h30m, 600s (default: no limit)",
     )
     run_group.add_argument(
         "--target-loss",
-        type=float,
+        type=finite_float(),
         metavar="X",
         help="stop when the face loss of both sides, averaged over the last 100 iterations, is at most X "
         "(default: 0.02; 0 never stops)",
     )
     run_group.add_argument(
-        "--save-every", type=int, metavar="N", help="save the model every N iterations (default: 250)"
+        "--save-every",
+        type=whole_number(),
+        metavar="N",
+        help="save the model every N iterations (default: 250)",
     )
     run_group.add_argument(
         "--preview-every",
-        type=int,
+        type=whole_number(),
         metavar="N",
         help="write preview.png and loss.png every N iterations (default: 100)",
     )
     run_group.add_argument(
-        "--preview-faces", type=int, metavar="N", help="faces per side in preview.png (default: 4)"
+        "--preview-faces",
+        type=whole_number(maximum=MAX_PREVIEW_FACES),
+        metavar="N",
+        help="faces per side in preview.png, at most 64 (default: 4)",
     )
     run_group.add_argument(
         "--timelapse",
@@ -150,13 +151,17 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
 
     learn = parser.add_argument_group("learning (stored with the model; --resume keeps them unless given)")
     learn.add_argument(
-        "-b", "--batch-size", type=int, metavar="N", help="faces per side per step (default: 16)"
+        "-b",
+        "--batch-size",
+        type=whole_number(maximum=MAX_BATCH_SIZE),
+        metavar="N",
+        help="faces per side per step, at most 1024 (default: 16)",
     )
     learn.add_argument(
-        "--learning-rate", type=float, metavar="LR", help="Adam learning rate (default: 5e-05)"
+        "--learning-rate", type=finite_float(), metavar="LR", help="Adam learning rate (default: 5e-05)"
     )
-    learn.add_argument("--beta-1", type=float, metavar="B", help="Adam beta_1 (default: 0.5)")
-    learn.add_argument("--beta-2", type=float, metavar="B", help="Adam beta_2 (default: 0.999)")
+    learn.add_argument("--beta-1", type=finite_float(), metavar="B", help="Adam beta_1 (default: 0.5)")
+    learn.add_argument("--beta-2", type=finite_float(), metavar="B", help="Adam beta_2 (default: 0.999)")
     learn.add_argument(
         "--loss",
         choices=("mae", "ssim"),
@@ -164,48 +169,56 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     learn.add_argument(
         "--mask-weight",
-        type=float,
+        type=finite_float(maximum=MAX_LOSS_WEIGHT),
         metavar="W",
-        help="weight of the mask loss against the face loss (default: 0.1)",
+        help="weight of the mask loss against the face loss, at most 100 (default: 0.1)",
     )
     learn.add_argument(
         "--background-weight",
-        type=float,
+        type=finite_float(),
         metavar="W",
         help="loss weight of pixels outside the face's landmark hull, 0 to 1 (default: 0.2)",
     )
     learn.add_argument(
         "--eye-mouth-weight",
-        type=float,
+        type=finite_float(maximum=MAX_LOSS_WEIGHT),
         metavar="W",
-        help="extra loss weight on the eyes and mouth, e.g. 2 (default: 0, none)",
+        help="extra loss weight on the eyes and mouth, e.g. 2, at most 100 (default: 0, none)",
     )
     learn.add_argument(
         "--seed",
-        type=int,
+        type=whole_number(),
         metavar="N",
         help="fixes weight initialisation and batches (default: random, stored)",
     )
     augment = parser.add_argument_group("augmentation (stored with the model)")
     augment.add_argument(
-        "--rotation", type=float, metavar="DEG", help="largest random rotation (default: 10)"
+        "--rotation",
+        type=finite_float(maximum=180),
+        metavar="DEG",
+        help="largest random rotation, at most 180 (default: 10)",
     )
-    augment.add_argument("--zoom", type=float, metavar="PCT", help="largest random zoom, %% (default: 5)")
     augment.add_argument(
-        "--shift", type=float, metavar="PCT", help="largest random shift, %% of the face (default: 5)"
+        "--zoom", type=finite_float(), metavar="PCT", help="largest random zoom, %% (default: 5)"
     )
     augment.add_argument(
-        "--flip", type=float, metavar="P", help="probability of a horizontal flip (default: 0.5)"
+        "--shift",
+        type=finite_float(),
+        metavar="PCT",
+        help="largest random shift, %% of the face (default: 5)",
+    )
+    augment.add_argument(
+        "--flip", type=finite_float(), metavar="P", help="probability of a horizontal flip (default: 0.5)"
     )
     augment.add_argument(
         "--warp",
-        type=float,
+        type=finite_float(),
         metavar="PX",
         help="random warp strength: σ in pixels of a 256-px crop's 160-px face (default: 5; 0 turns it off)",
     )
     augment.add_argument(
         "--colour",
-        type=float,
+        type=finite_float(),
         metavar="S",
         help="random contrast, brightness and colour balance, strength 0 to 1 (default: 0, off)",
     )

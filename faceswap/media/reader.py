@@ -27,6 +27,7 @@ import numpy as np
 
 from faceswap.errors import InputError, MediaError
 from faceswap.media.ffmpeg import ffmpeg_exe, summarize_stderr
+from faceswap.media.image_check import check_image
 from faceswap.media.probe import VideoInfo, check_frame_size, probe_video
 
 log = logging.getLogger(__name__)
@@ -199,17 +200,10 @@ def read_image(path: Path | str) -> np.ndarray:
     MediaError
         When the file is missing, not an image, or its size is out of range.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path}: no such file")
-    try:
-        with Image.open(path) as header:  # reads the header only
-            width, height = header.size
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
-        raise MediaError(f"{path}: not a readable image ({error.__class__.__name__})") from None
-    check_frame_size(width, height, str(path))
+    check_image(path, str(path), lambda width, height: check_frame_size(width, height, str(path)))
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:

@@ -129,6 +129,21 @@ def list_faces(folder: Path | str, name: str) -> list[Path]:
     return files
 
 
+def check_two_sides(faces_a: Path | str, faces_b: Path | str) -> None:
+    """Refuse one folder for both sides (also through a link): the model would learn no swap.
+
+    Raises
+    ------
+    InputError
+        When ``faces_a`` and ``faces_b`` are the same folder.
+    """
+    if os.path.samefile(faces_a, faces_b):
+        raise InputError(
+            f"faces A ({faces_a}) and faces B ({faces_b}) are one folder: a model trained on one "
+            "person for both sides learns no swap; give each side its own person's faces"
+        )
+
+
 def _mean_face_landmarks(size: int, padding: float) -> np.ndarray:
     """68 points (index coordinates of a ``size`` crop) from the mean face; the jaw repeats a brow point."""
     start, stop = face_region(size, padding)

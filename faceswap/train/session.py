@@ -41,7 +41,7 @@ from faceswap.errors import InputError, ModelError, TrainingDivergedError
 from faceswap.fileio import ensure_output_dir, remove_stale_temporaries
 from faceswap.model_folder import STATE_FILE, TrainingState, read_state
 from faceswap.train.config import TrainConfig
-from faceswap.train.dataset import BatchSource, FaceSet, list_faces, load_faces
+from faceswap.train.dataset import BatchSource, FaceSet, check_two_sides, list_faces, load_faces
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +265,7 @@ class TrainingSession:
             )
         list_faces(faces_a, "A")
         list_faces(faces_b, "B")
+        check_two_sides(faces_a, faces_b)
         if config.seed is None:
             config = replace(config, seed=secrets.randbelow(2**31))
         input_size = config.check_model()
@@ -323,6 +324,7 @@ class TrainingSession:
             raise InputError(f"{model_dir}: its state does not say which faces it was trained on; name them")
         list_faces(faces_a, "A")
         list_faces(faces_b, "B")
+        check_two_sides(faces_a, faces_b)
         from faceswap.train.checkpoint import load_checkpoint
 
         saved, state = load_checkpoint(model_dir)
