@@ -12,12 +12,16 @@ from faceswap.errors import InputError
 
 log = logging.getLogger("faceswap")
 
+#: Repeated here (not imported) so that --help does not load OpenCV; tests/test_coverage.py checks it.
+CENTERINGS = ("face", "legacy")
+
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
 #: Options that make up the stored recipe (TrainConfig fields): None when not given, so that
 #: --resume keeps the stored value of every option not given again.
 _RECIPE = (
     "model",
+    "centering",
     "batch_size",
     "learning_rate",
     "beta_1",
@@ -108,6 +112,13 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         help="network: original (64 px, 82 M parameters, for GPUs), lite (64 px, every width halved, "
         "for CPUs) or original128 (128 px, for GPUs with 8 GB or more) (default: original; "
         "stored with the model)",
+    )
+    run_group.add_argument(
+        "--centering",
+        choices=CENTERINGS,
+        help="the square the model sees and paints: face (the whole face with its chin and forehead, "
+        "1.5 times as wide as legacy) or legacy (brows to lower lip, the classic crop; models trained "
+        "before this option) (default: face; fixed when a model starts)",
     )
     run_group.add_argument(
         "--iterations", type=int, metavar="N", help="stop after N more iterations (default: no limit)"
