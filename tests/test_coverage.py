@@ -125,11 +125,14 @@ def test_train_and_convert_cut_the_same_square(
     inputs = {}
     for centering in CENTERINGS:
         faces = load_faces(tmp_path, "A", 64, centering=centering)
-        trained = BatchSource((faces, faces), 1, 64, AugmentConfig.none()).plain(0, [0])["face"][0]
+        plain = BatchSource((faces, faces), 1, 64, AugmentConfig.none()).plain(0, [0])
         converted = model_input(astronaut, matrix, 64, centering)
-        difference = np.abs(trained.astype(float) - converted.astype(float)).mean()
+        difference = np.abs(plain["face"][0].astype(float) - converted.astype(float)).mean()
         assert difference < 3.0, (centering, difference)
         inputs[centering] = converted
+        if centering == "face":  # the mask the decoder learns covers the forehead too
+            point = transform_points(forehead_point(landmarks, 0.12)[None], crop_matrix(matrix, 64, 1 / 6))[0]
+            assert at(plain["mask"][0, ..., 0], point) == 255
     assert np.abs(inputs["face"].astype(float) - inputs["legacy"].astype(float)).mean() > 20
 
 

@@ -12,8 +12,8 @@ each shrinking its crop at once and writing it into one preallocated array, so
 loading never holds more than the final array and one crop per thread.
 
 Each crop's 68 landmarks (stored in the PNG by extract) give its masks: the
-convex hull of the face with its forehead (:func:`faceswap.landmarks.forehead`),
-and the eyes and mouth. A crop without landmarks
+convex hull of the face (with its forehead, :func:`faceswap.landmarks.forehead`,
+unless the centering is ``legacy``), and the eyes and mouth. A crop without landmarks
 (an image from elsewhere) gets the mean face's shape, with a warning.
 
 :class:`BatchSource` makes batch number ``k`` of training from ``(seed, k)``
@@ -347,7 +347,9 @@ def load_faces(
             FEW_FACES,
         )
     landmarks = np.stack([crop.landmarks for crop in crops]).astype(np.float32)
-    outlines = np.stack([mask_outline(points) for points in landmarks]).astype(np.float32)
+    # Legacy models keep the masks they were trained with: their square ends at the brows anyway.
+    forehead = centering != LEGACY
+    outlines = np.stack([mask_outline(points, forehead) for points in landmarks]).astype(np.float32)
     faces = FaceSet(
         name=name,
         folder=Path(folder),
@@ -407,11 +409,11 @@ def _grown(points: np.ndarray, factor: float) -> np.ndarray:
     return centre + (points - centre) * factor
 
 
-def mask_outline(landmarks: np.ndarray) -> np.ndarray:
+def mask_outline(landmarks: np.ndarray, with_forehead: bool = False) -> np.ndarray:
     """The polygons the masks are drawn from, as ``(OUTLINE_POINTS, 2)`` points, from one face's 68 landmarks.
 
-    Face hull with the forehead (68 + ``FOREHEAD_POINTS`` slots), each eye and
-    the mouth grown around their centres (6, 6 and 12 slots); each polygon
+    Face hull, with the forehead if asked (68 + ``FOREHEAD_POINTS`` slots), each
+    eye and the mouth grown around their centres (6, 6 and 12 slots); each polygon
     convex, in order, padded by repeating its last vertex. Affine maps keep
     all of this true, so outlines are made once per face and moved with the
     face's augmentation.
@@ -419,7 +421,7 @@ def mask_outline(landmarks: np.ndarray) -> np.ndarray:
     landmarks = np.asarray(landmarks, np.float64)
     return np.concatenate(
         [
-            _convex(landmarks, _HULL_POINTS, with_forehead=True),
+            _convex(landmarks, _HULL_POINTS, with_forehead),
             _convex(_grown(landmarks[RIGHT_EYE.start : RIGHT_EYE.stop], _EYE_GROWTH), 6),
             _convex(_grown(landmarks[LEFT_EYE.start : LEFT_EYE.stop], _EYE_GROWTH), 6),
             _convex(_grown(landmarks[MOUTH.start : MOUTH.start + 12], _MOUTH_GROWTH), 12),
