@@ -15,8 +15,15 @@ A *crop* of ``size`` pixels with ``padding`` places the unit square at
 ``[padding·size, (1 - padding)·size]``. The default padding
 :data:`CROP_PADDING` = 48/256 is the classic layout: in a 256-px crop the face
 fills the central 160 px, and that central region, resized to 64 px, is the
-classic 64-px training input (see :func:`face_region`). Models read the face
-region with ``padding=0``.
+classic 64-px training input (see :func:`face_region`).
+
+*Centering* names the square a model sees and paints, centred on the unit
+square (:data:`CENTERINGS`). ``legacy`` is the unit square itself: brows to
+lower lip, no forehead, no chin. ``face`` is 1.5 unit sides (the central
+15/16 of a saved crop): the chin and the forehead up to the estimate of
+:func:`faceswap.landmarks.forehead`, as DeepFaceLab's "whole face" and
+deepfakes/faceswap's "face" centering do. A model crops its square with
+``padding = model_padding(centering)`` (0 for legacy).
 
 All matrices are ``2x3`` float64 arrays acting on column vectors ``(x, y, 1)``,
 as OpenCV's ``warpAffine`` expects.
@@ -33,6 +40,11 @@ from faceswap.landmarks import INNER
 CROP_PADDING = 48 / 256
 #: Default side of saved aligned crops, in pixels.
 DEFAULT_CROP_SIZE = 256
+
+#: Side of each centering's model square, in unit face sides (see the module's description).
+CENTERINGS = {"legacy": 1.0, "face": 1.5}
+#: The centering of models trained before the setting existed.
+LEGACY = "legacy"
 
 #: Mean positions of the 51 inner landmarks (points 17-67) in unit face space.
 #: Generalised Procrustes mean of the faces of dlib's 300-W landmark files, made
@@ -177,14 +189,30 @@ def crop_face(
     return cv2.warpAffine(frame, matrix, (size, size), flags=interpolation, borderMode=cv2.BORDER_REFLECT101)
 
 
-def face_region(crop_size: int, padding: float = CROP_PADDING) -> tuple[int, int]:
-    """Pixel bounds ``(start, stop)`` of the unit face square inside a saved crop.
+def check_centering(centering: str) -> str:
+    """``centering`` if it is a key of :data:`CENTERINGS`; otherwise a ``ValueError`` listing them."""
+    if centering not in CENTERINGS:
+        raise ValueError(f"unknown centering {centering!r} (choose from {', '.join(CENTERINGS)})")
+    return centering
 
-    For the classic 256-px crop this is ``(48, 208)``: the region a 64-px model
-    sees.
+
+def model_padding(centering: str) -> float:
+    """The ``padding`` that places the unit face square in a model's square of ``centering``.
+
+    0 for ``legacy``; 1/6 for ``face`` (the unit square is the central 2/3).
+    """
+    return (1.0 - 1.0 / CENTERINGS[check_centering(centering)]) / 2.0
+
+
+def face_region(crop_size: int, padding: float = CROP_PADDING, centering: str = LEGACY) -> tuple[int, int]:
+    """Pixel bounds ``(start, stop)``, on both axes, of a model's square of ``centering`` in a saved crop.
+
+    For the classic 256-px crop this is ``(48, 208)`` with ``legacy`` (the unit
+    face square: the region a 64-px model sees) and ``(8, 248)`` with ``face``.
     """
     start = round(crop_size * padding)
-    return start, crop_size - start
+    half = CENTERINGS[check_centering(centering)] * (crop_size - 2 * start) / 2.0
+    return round(crop_size / 2.0 - half), round(crop_size / 2.0 + half)
 
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:

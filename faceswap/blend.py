@@ -1,14 +1,16 @@
 """The blender: paste swapped faces back into their frame.
 
-For each face the decoder's output (the aligned face square, ``padding=0``)
-is warped back onto the frame with the inverse of the face's alignment
-(:func:`faceswap.align.warp_to_frame`), together with the decoder's mask and
-the square's own coverage. Then, within a small region of the frame around the
+For each face the decoder's output (the model's square: the unit face square
+for ``legacy`` centering, the whole face with its forehead for ``face``; see
+:mod:`faceswap.align`) is warped back onto the frame with the inverse of the
+face's alignment (:func:`faceswap.align.warp_to_frame`), together with the
+decoder's mask and the square's own coverage. Then, within a small region of the frame around the
 face (nothing outside it is touched, so the rest of the frame stays
 bit-identical):
 
 1. the blend mask is built (:func:`faceswap.mask.build_mask`: learned, hull or
-   combined, eroded or dilated, feathered);
+   combined, eroded or dilated, feathered along its outline and seen through
+   the model's square, feathered too: the weight is 0 on the square's edge);
 2. the swapped face's colours are matched to the original's within that mask
    (:func:`faceswap.color.match_color`), on the model's face square, to which
    the original and the mask are resampled (:func:`match_face_color`: the
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from faceswap.align import crop_matrix, invert, transform_points, warp_to_frame
+from faceswap.align import LEGACY, crop_matrix, invert, model_padding, transform_points, warp_to_frame
 from faceswap.color import DEFAULT_COLOR, ColorMethod, match_color
 from faceswap.mask import DEFAULT_BLUR, DEFAULT_ERODE, MaskKind, build_mask
 
@@ -73,23 +75,39 @@ class SwappedFace:
         Alignment matrix (frame pixels to unit face space) the face was cropped with.
     landmarks
         The face's 68 landmarks in frame pixels (for the hull mask).
+    centering
+        The model's centering (:data:`faceswap.align.CENTERINGS`): which square ``face`` covers.
     """
 
     face: np.ndarray
     mask: np.ndarray
     matrix: np.ndarray
     landmarks: np.ndarray
+    centering: str = LEGACY
+
+    @property
+    def padding(self) -> float:
+        """Where the unit face square lies in ``face`` (:func:`faceswap.align.model_padding`)."""
+        return model_padding(self.centering)
 
 
 def face_size(matrix: np.ndarray) -> float:
-    """Side of the face square in frame pixels."""
+    """Side of the unit face square in frame pixels."""
     return 1.0 / math.sqrt(abs(float(np.linalg.det(np.asarray(matrix)[:, :2]))))
 
 
-def paste_region(matrix: np.ndarray, frame_size: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """Bounding box ``(left, top, right, bottom)`` of the face square in the frame, or ``None`` if outside."""
+def square_corners(matrix: np.ndarray, padding: float = 0.0, inset: float = 0.0) -> np.ndarray:
+    """Frame points ``(4, 2)`` of the model's square's corners (``padding``), inset by ``inset`` of a side."""
+    square = inset + np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float) * (1.0 - 2.0 * inset)
+    return transform_points(square, invert(crop_matrix(matrix, 1, padding)))
+
+
+def paste_region(
+    matrix: np.ndarray, frame_size: tuple[int, int], padding: float = 0.0
+) -> tuple[int, int, int, int] | None:
+    """Bounding box ``(left, top, right, bottom)`` of the model's square in the frame; ``None`` if outside."""
     width, height = frame_size
-    corners = transform_points(np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float), invert(matrix))
+    corners = square_corners(matrix, padding)
     left, top = np.floor(corners.min(axis=0)).astype(int) - REGION_MARGIN
     right, bottom = np.ceil(corners.max(axis=0)).astype(int) + REGION_MARGIN + 1
     left, top = max(int(left), 0), max(int(top), 0)
@@ -123,15 +141,13 @@ def seamless_clone(face: np.ndarray, original: np.ndarray, mask: np.ndarray) -> 
     return cloned.astype(np.float32) / 255.0
 
 
-def _coverage(matrix: np.ndarray, side: int, shape: tuple[int, int]) -> np.ndarray:
-    """Where the warped face square holds only face pixels, as a hard ``0``/``1`` mask.
+def _coverage(matrix: np.ndarray, side: int, shape: tuple[int, int], padding: float) -> np.ndarray:
+    """Where the warped model's square holds only face pixels, as a hard ``0``/``1`` mask.
 
     The square's edge, which interpolation blends with the black outside, is
     left out: the square is inset by :data:`COVERAGE_INSET` of its pixels.
     """
-    inset = COVERAGE_INSET / side
-    square = np.array([[inset, inset], [1 - inset, inset], [1 - inset, 1 - inset], [inset, 1 - inset]])
-    corners = transform_points(square, invert(matrix))
+    corners = square_corners(matrix, padding, COVERAGE_INSET / side)
     canvas = np.zeros(shape, np.uint8)
     cv2.fillConvexPoly(canvas, np.round(corners * 16).astype(np.int32), 1, shift=4)
     return canvas.astype(np.float32)
@@ -149,11 +165,14 @@ class FaceMask:
         The face's alignment on the region's pixel grid (region pixels to unit face space).
     alpha
         The blend mask on the region's grid, ``float32`` in ``[0, 1]``.
+    padding
+        Where the unit face square lies in the model's square (see :class:`SwappedFace`).
     """
 
     region: tuple[int, int, int, int]
     matrix: np.ndarray
     alpha: np.ndarray
+    padding: float = 0.0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -167,7 +186,8 @@ def face_mask(swapped: SwappedFace, frame_size: tuple[int, int], options: BlendO
 
     ``None`` when the face square lies outside the frame.
     """
-    region = paste_region(swapped.matrix, frame_size)
+    padding = swapped.padding
+    region = paste_region(swapped.matrix, frame_size, padding)
     if region is None:
         return None
     left, top, right, bottom = region
@@ -178,23 +198,29 @@ def face_mask(swapped: SwappedFace, frame_size: tuple[int, int], options: BlendO
     side = swapped.face.shape[0]
     learned = None
     if options.mask != "hull":
-        learned = warp_to_frame(np.asarray(swapped.mask, np.float32).reshape(side, side), matrix, size)
+        learned = warp_to_frame(
+            np.asarray(swapped.mask, np.float32).reshape(side, side), matrix, size, padding
+        )
     alpha = build_mask(
         options.mask,
         learned=learned,
         landmarks=np.asarray(swapped.landmarks) - np.array([left, top]),
-        coverage=_coverage(matrix, side, (size[1], size[0])),
+        coverage=_coverage(matrix, side, (size[1], size[0]), padding),
         face_size=face_size(swapped.matrix),
         erode_percent=options.erode,
         blur_percent=options.blur,
     )
-    return FaceMask(region, matrix, alpha)
+    return FaceMask(region, matrix, alpha, padding)
 
 
-def _to_face_space(image: np.ndarray, matrix: np.ndarray, side: int) -> np.ndarray:
-    """``image`` (on the region's grid) resampled onto the model's ``side``-px face square; 0 outside."""
+def _to_face_space(image: np.ndarray, mask: FaceMask, side: int) -> np.ndarray:
+    """``image`` (on the region's grid) resampled onto the model's ``side``-px square; 0 outside."""
     return cv2.warpAffine(
-        image, crop_matrix(matrix, side, 0.0), (side, side), flags=cv2.INTER_LINEAR, borderValue=0
+        image,
+        crop_matrix(mask.matrix, side, mask.padding),
+        (side, side),
+        flags=cv2.INTER_LINEAR,
+        borderValue=0,
     )
 
 
@@ -211,8 +237,8 @@ def match_face_color(
     if method == "none":
         return face
     side = face.shape[0]
-    target = _to_face_space(original, mask.matrix, side).astype(np.float32) / 255.0
-    weights = _to_face_space(mask.alpha, mask.matrix, side)
+    target = _to_face_space(original, mask, side).astype(np.float32) / 255.0
+    weights = _to_face_space(mask.alpha, mask, side)
     return match_color(face, target, weights, method)
 
 
@@ -226,8 +252,9 @@ def paste_face(frame: np.ndarray, swapped: SwappedFace, options: BlendOptions) -
     alpha = mask.alpha
     original = frame[top:bottom, left:right]
     face = match_face_color(np.asarray(swapped.face, np.float32), original, mask, options.color)
-    face = warp_to_frame(face, mask.matrix, mask.size)
-    face = sharpen(face, options.sharpen, face_size(swapped.matrix) / swapped.face.shape[0])
+    face = warp_to_frame(face, mask.matrix, mask.size, mask.padding)
+    model_pixel = face_size(swapped.matrix) / (1.0 - 2.0 * mask.padding) / swapped.face.shape[0]
+    face = sharpen(face, options.sharpen, model_pixel)
     if options.seamless:
         face = seamless_clone(face, original, alpha)
     # (alpha · face + (1 - alpha) · frame) in one OpenCV pass; where alpha is 0 the frame's exact pixels.

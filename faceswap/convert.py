@@ -38,7 +38,7 @@ from typing import Any, Literal, Protocol
 import cv2
 import numpy as np
 
-from faceswap.align import DEFAULT_CROP_SIZE, crop_face, face_region
+from faceswap.align import DEFAULT_CROP_SIZE, LEGACY, crop_face, face_region, model_padding
 from faceswap.alignments import Alignments, Face, SourceInfo, find_alignments
 from faceswap.blend import BlendOptions, SwappedFace, paste_faces
 from faceswap.color import COLOR_METHODS
@@ -75,15 +75,17 @@ DEFAULT_IMAGES_FPS = 25
 DEFAULT_BATCH_SIZE = 32
 #: Decoded frames held in the pipeline at once stay below about this many bytes (4K frames: 10 a stage).
 IN_FLIGHT_BYTES = 768 * 1024**2
-#: The face square of a default extract crop, in pixels: faces are cut at this size and then
-#: resized to the model's input with area averaging, as training crops are.
-_MODEL_CROP = face_region(DEFAULT_CROP_SIZE)[1] - face_region(DEFAULT_CROP_SIZE)[0]
 
 
 class FaceModel(Protocol):
-    """What convert needs of a model (:class:`faceswap.model_folder.SwapModel`)."""
+    """What convert needs of a model (:class:`faceswap.model_folder.SwapModel`).
+
+    ``centering`` names the square it sees and paints (:data:`faceswap.align.CENTERINGS`);
+    a stand-in without one is taken as ``legacy``.
+    """
 
     input_size: int
+    centering: str
 
     def predict(self, faces: np.ndarray, decoder: str) -> tuple[np.ndarray, np.ndarray]:
         """Faces and masks, ``float32`` in ``[0, 1]``, for ``uint8`` aligned faces."""
@@ -312,10 +314,11 @@ def _load_model(options: ConvertOptions) -> FaceModel:
         raise ModelError("no model given: name a trained model folder with -m/--model")
     model = load_swap_model(options.model)
     log.info(
-        "model: %s (%s, %d px, iteration %d), decoder %s (%s)",
+        "model: %s (%s, %d px, %s centering, iteration %d), decoder %s (%s)",
         options.model,
         model.name,
         model.input_size,
+        model.centering,
         model.state.iteration,
         options.decoder.upper(),
         options.direction,
@@ -323,10 +326,22 @@ def _load_model(options: ConvertOptions) -> FaceModel:
     return model
 
 
-def model_input(frame: np.ndarray, matrix: np.ndarray, input_size: int) -> np.ndarray:
-    """The model's input for one face: its aligned face square, ``input_size`` px, ``uint8``."""
-    size = max(input_size, _MODEL_CROP)
-    crop = crop_face(frame, matrix, size, padding=0.0)
+def centering_of(model: FaceModel) -> str:
+    """The model's centering; ``legacy`` for a stand-in that names none."""
+    return getattr(model, "centering", LEGACY)
+
+
+def model_input(
+    frame: np.ndarray, matrix: np.ndarray, input_size: int, centering: str = LEGACY
+) -> np.ndarray:
+    """The model's input for one face: the square of its ``centering``, ``input_size`` px, ``uint8``.
+
+    Cut at the size that square has in a default extract crop, then resized with
+    area averaging, as training faces are.
+    """
+    start, stop = face_region(DEFAULT_CROP_SIZE, centering=centering)
+    size = max(input_size, stop - start)
+    crop = crop_face(frame, matrix, size, padding=model_padding(centering))
     if size == input_size:
         return crop
     return cv2.resize(crop, (input_size, input_size), interpolation=cv2.INTER_AREA)
@@ -347,15 +362,16 @@ class _Item:
 
 
 def _decode(
-    source: VideoSource | ImageSource, plan: Plan, input_size: int, frames: range | None = None
+    source: VideoSource | ImageSource, plan: Plan, model: FaceModel, frames: range | None = None
 ) -> Iterator[_Item]:
     """Stage 1: decoded frames with their planned faces cut out for the model."""
+    input_size, centering = model.input_size, centering_of(model)
     start, stop = (frames.start, frames.stop) if frames is not None else (0, None)
     for frame in source.frames(start, stop):
         faces = plan.get(frame.index, [])
         crops = None
         if faces:
-            crops = np.stack([model_input(frame.image, face.matrix, input_size) for face in faces])
+            crops = np.stack([model_input(frame.image, face.matrix, input_size, centering) for face in faces])
         yield _Item(frame, faces, crops)
 
 
@@ -429,11 +445,14 @@ def _predict(items: list[_Item], model: FaceModel, decoder: str, batch_size: int
     results = [model.predict(faces[i : i + batch_size], decoder) for i in range(0, len(faces), batch_size)]
     predicted = np.concatenate([face for face, _ in results])
     masks = np.concatenate([mask for _, mask in results])
+    centering = centering_of(model)
     position = 0
     for item in items:
         for geometry in item.faces:
             item.swapped.append(
-                SwappedFace(predicted[position], masks[position], geometry.matrix, geometry.landmarks)
+                SwappedFace(
+                    predicted[position], masks[position], geometry.matrix, geometry.landmarks, centering
+                )
             )
             position += 1
 
@@ -561,7 +580,7 @@ def convert(
                 overwrite=options.overwrite,
             )
             with writer:
-                items = _decode(source, plan, model.input_size)
+                items = _decode(source, plan, model)
                 depth = pipeline_depth(spec.width * spec.height * 3, options.batch_size)
                 counts = run_pipeline(items, model, writer, options, source.frame_count, depth)
             summary.frames, summary.swapped_frames, summary.faces = counts
@@ -575,7 +594,7 @@ def _preview(
     """Write frame ``options.preview``, original beside converted, as one PNG."""
     assert options.preview is not None
     index = options.preview
-    item = next(_decode(source, plan, model.input_size, range(index, index + 1)))
+    item = next(_decode(source, plan, model, range(index, index + 1)))
     _predict([item], model, options.decoder, options.batch_size)
     converted = (
         paste_faces(item.frame.image, item.swapped, options.blend) if item.swapped else item.frame.image

@@ -298,7 +298,7 @@ def run_demo(
     convert(
         clips[0],
         ConvertOptions(model=model_dir, output=untrained_video, alignments=alignments, progress=progress),
-        model=_untrained_model(),
+        model=_untrained_model(config.centering),
     )
     loss_plot = out / "loss.png"
     shutil.copyfile(model_dir / "loss.png", loss_plot)
@@ -337,13 +337,12 @@ def _save_photo(portrait: Portrait, folder: Path) -> Path:
     return path
 
 
-def _untrained_model():
-    """The demo's network as training starts it (same seed), wrapped for convert."""
+def _untrained_model(centering: str):
+    """The demo's network as training starts it (same seed, same centering), wrapped for convert."""
     from faceswap.model import build_autoencoder, model_spec
     from faceswap.model_folder import SwapModel, TrainingState
     from faceswap.runtime import keras
 
     keras.utils.set_random_seed(DEMO_SEED)
-    return SwapModel(
-        build_autoencoder(DEMO_MODEL), TrainingState(DEMO_MODEL, model_spec(DEMO_MODEL).input_size)
-    )
+    state = TrainingState(DEMO_MODEL, model_spec(DEMO_MODEL).input_size, config={"centering": centering})
+    return SwapModel(build_autoencoder(DEMO_MODEL), state)

@@ -1,7 +1,7 @@
 """The 68-point landmark scheme (iBUG 300-W), as placed by dlib's shape predictor.
 
 Index groups, the left/right mirror permutation, and measurements that several
-pipelines share (inter-ocular distance, face hull). Indices are 0-based.
+pipelines share (inter-ocular distance, face hull, forehead). Indices are 0-based.
 """
 
 from __future__ import annotations
@@ -48,12 +48,48 @@ def interocular_distance(landmarks: np.ndarray) -> float:
     return float(np.linalg.norm(left - right))
 
 
-def face_hull(landmarks: np.ndarray) -> np.ndarray:
-    """Convex hull of all 68 points as an ``(n, 2)`` float array, counter-clockwise."""
+#: Height of the estimated forehead above the line between the jaw's ends (points 0 and 16), as a
+#: fraction of the chin's distance below that line: about two thirds of the way from the brows to a
+#: typical hairline, and as high as the model's square reaches with ``face`` centering.
+FOREHEAD_HEIGHT = 0.5
+#: Points on the forehead's arc.
+FOREHEAD_POINTS = 15
+
+
+def forehead(landmarks: np.ndarray, height: float = FOREHEAD_HEIGHT) -> np.ndarray:
+    """Points ``(FOREHEAD_POINTS, 2)`` on an estimate of the forehead's outline, from one face's 68 landmarks.
+
+    The 68 points stop at the brows. The forehead is taken as the upper half of
+    an ellipse through the jaw's ends (points 0 and 16, beside the eyes), rising
+    ``height`` times the chin's distance below that line away from the chin: it
+    turns and tilts with the face, and follows a turned head's shorter side.
+    """
+    points = np.asarray(landmarks, dtype=np.float64)
+    right, left, chin = points[JAW.start], points[JAW.stop - 1], points[JAW.start + 8]
+    centre, half = (right + left) / 2.0, (left - right) / 2.0
+    across = np.hypot(*half)
+    if across == 0:
+        return np.repeat(centre[None], FOREHEAD_POINTS, axis=0)
+    up = np.array([half[1], -half[0]]) / across  # perpendicular to the jaw line...
+    depth = float((chin - centre) @ up)
+    if depth > 0:  # ...on the side away from the chin
+        up = -up
+    rise = height * abs(depth)
+    angles = np.linspace(0.0, np.pi, FOREHEAD_POINTS)
+    return centre + np.cos(angles)[:, None] * half + np.sin(angles)[:, None] * rise * up
+
+
+def face_hull(landmarks: np.ndarray, *, with_forehead: bool = False) -> np.ndarray:
+    """Convex hull of all 68 points (and the :func:`forehead` estimate) as an ``(n, 2)`` float array.
+
+    Counter-clockwise. The hull of the 68 points alone ends at the brows.
+    """
     import cv2
 
-    points = np.asarray(landmarks, dtype=np.float32).reshape(-1, 1, 2)
-    return cv2.convexHull(points).reshape(-1, 2)
+    points = np.asarray(landmarks, dtype=np.float32).reshape(-1, 2)
+    if with_forehead:
+        points = np.concatenate([points, forehead(points).astype(np.float32)])
+    return cv2.convexHull(points.reshape(-1, 1, 2)).reshape(-1, 2)
 
 
 def bounding_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:

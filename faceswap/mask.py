@@ -7,21 +7,24 @@ of a region of it), 1 where the swapped face is pasted. Three sources
 ``learned``
     The decoder's own mask (trained to cover the face), warped into the frame.
 ``hull``
-    The convex hull of the 68 landmarks, drawn with sub-pixel precision.
+    The convex hull of the 68 landmarks and the forehead above them (the
+    landmarks stop at the brows; :func:`faceswap.landmarks.forehead`), drawn
+    with sub-pixel precision.
 ``combined`` (default)
     Both at once (their minimum): the hull bounds the learned mask, so a
     poorly trained mask can never reach into the background.
 
 Then ``--erode`` shrinks the mask (a negative value grows it) and ``--blur``
 feathers its edge. Both are percentages of the face's size (the side of its
-aligned face square in the frame), so the same setting suits small and large
+unit face square in the frame), so the same setting suits small and large
 faces. Feathering goes inwards: the mask is eroded by the feather width
 before the Gaussian blur, so the blurred edge fades out at the hard edge and
 never reaches past it.
 
-The swapped face exists only inside the model's face square, so every mask is
-cut to that square (``coverage``) before feathering: where it reaches the
-square's edge, it fades out inside the square like any other edge.
+The swapped face exists only inside the model's square (``coverage``), so the
+feathered mask is seen through that square feathered the same way: the weight
+fades along the mask's own outline, and is 0 on the square's edge wherever the
+mask reaches it, so the square's straight edge never shows as a step.
 
 Steadiness: the mask is drawn from the same smoothed geometry that places the
 face (the smoothed alignment and smoothed landmarks of
@@ -51,9 +54,9 @@ _SHIFT = 4
 
 
 def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Anti-aliased convex hull of ``landmarks`` (pixel coordinates) on a ``(height, width)`` grid."""
+    """Anti-aliased hull of ``landmarks`` (pixels) and the forehead on a ``(height, width)`` grid."""
     canvas = np.zeros(shape, np.uint8)
-    hull = np.round(face_hull(landmarks) * (1 << _SHIFT)).astype(np.int32)
+    hull = np.round(face_hull(landmarks, with_forehead=True) * (1 << _SHIFT)).astype(np.int32)
     cv2.fillConvexPoly(canvas, hull, 255, lineType=cv2.LINE_AA, shift=_SHIFT)
     return canvas.astype(np.float32) / 255.0
 
@@ -106,16 +109,16 @@ def build_mask(
     landmarks
         The face's 68 landmarks in the grid's pixels (needed unless ``kind`` is ``"learned"``).
     coverage
-        Where the swapped face exists on the grid (its face square warped, 1 inside).
+        Where the swapped face exists on the grid (the model's square warped, 1 inside).
     face_size
-        Side of the face square in pixels: the unit of ``erode_percent`` and ``blur_percent``.
+        Side of the unit face square in pixels: the unit of ``erode_percent`` and ``blur_percent``.
     erode_percent, blur_percent
         ``--erode`` (negative dilates) and ``--blur``, in % of ``face_size``.
 
     Returns
     -------
     numpy.ndarray
-        ``float32`` mask in ``[0, 1]``, zero outside the face square.
+        ``float32`` mask in ``[0, 1]``, zero outside the model's square and on its edge.
     """
     if kind not in MASK_KINDS:
         raise ValueError(f"unknown mask {kind!r} (choose from {', '.join(MASK_KINDS)})")
@@ -130,6 +133,7 @@ def build_mask(
         parts.append(hull_mask(landmarks, coverage.shape[:2]))
     mask = parts[0] if len(parts) == 1 else np.minimum(*parts)
     mask = erode(mask, erode_percent / 100.0 * face_size)
-    # Only where the face square covers whole pixels; feathering then stays inside it.
-    mask = np.minimum(mask, (coverage > 0.999).astype(np.float32))
-    return feather(mask, blur_percent / 100.0 * face_size)
+    width = blur_percent / 100.0 * face_size
+    # The window: where the square covers whole pixels, feathered inwards like the mask.
+    window = feather((coverage > 0.999).astype(np.float32), width)
+    return feather(mask, width) * window

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from faceswap.align import CENTERINGS, LEGACY
 from faceswap.errors import ModelError
 from faceswap.fileio import commit, remove_quietly, temporary_path, write_json_atomic
 
@@ -74,6 +75,14 @@ class TrainingState:
     best_loss: float | None = None
     loss_history: list[list[float]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def centering(self) -> str:
+        """The square the model sees and paints (``config.centering``; see :mod:`faceswap.align`).
+
+        Folders saved before the setting existed name none: they were trained on ``legacy``.
+        """
+        return self.config.get("centering", LEGACY)
 
     def at_iteration(self, iteration: int) -> TrainingState:
         """The state taken back (or forward) to ``iteration``: the loss history keeps the rows up to it."""
@@ -123,7 +132,10 @@ class TrainingState:
         config = document.get("config", {})
         if not isinstance(config, dict):
             raise ModelError(f"{where}: config must be an object")
-        return cls(model, input_size, iteration, elapsed, best, history, config)
+        state = cls(model, input_size, iteration, elapsed, best, history, config)
+        if not isinstance(state.centering, str) or state.centering not in CENTERINGS:
+            raise ModelError(f"{where}: unknown centering {state.centering!r} in config")
+        return state
 
 
 def _finite(value: object, where: str) -> float:
@@ -298,6 +310,7 @@ class SwapModel:
         self.state = state
         self.name = state.model
         self.input_size = state.input_size
+        self.centering = state.centering
         encoder = network.get_layer("encoder")
         self._predict = {}
         for side in ("a", "b"):

@@ -156,7 +156,7 @@ def main() -> int:
         source = VideoSource(args.video)
         faces = np.stack(
             [
-                model_input(frame.image, face.matrix, model.input_size)
+                model_input(frame.image, face.matrix, model.input_size, model.centering)
                 for frame in source.frames()
                 for face in alignments.faces(frame.index)
             ]

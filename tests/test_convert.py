@@ -244,8 +244,9 @@ def test_mask_and_colour_options_change_the_output(tmp_path: Path, short_clip: t
     hull = changed(mask="hull", blur=0, color="none")
     grown = changed(mask="hull", blur=0, color="none", erode=-5)
     shrunk = changed(mask="hull", blur=0, color="none", erode=5)
-    # Growing is soon stopped by the edge of the model's face square (only about 6% more here).
-    assert shrunk.sum() < 0.9 * hull.sum() and grown.sum() > 1.03 * hull.sum()
+    # The edge of the model's square (this model's is legacy) bounds both: the hull, forehead included,
+    # reaches past its top, so only its other sides move (about -8 % and +1 % here).
+    assert shrunk.sum() < 0.95 * hull.sum() and grown.sum() > 1.005 * hull.sum()
     assert not (shrunk & ~hull).any() and not (hull & ~grown).any()  # eroding only takes pixels away
     assert (changed(mask="learned", blur=0, color="none") != hull).any()  # the square, cut to its pixels
     images = {}

@@ -16,6 +16,7 @@ from faceswap.crops import read_crop, write_crop
 from faceswap.errors import InputError
 from faceswap.train.dataset import (
     BATCH_KEYS,
+    OUTLINE_POINTS,
     BatchSource,
     format_bytes,
     landmark_masks,
@@ -112,7 +113,7 @@ def test_landmark_masks_are_anti_aliased_polygons() -> None:
     landmarks[42:48] = landmarks[36:42] + np.array([0, 4])
     landmarks[48:68] = [[12, 20], [20, 20], [20, 22], [12, 22]] * 5
     outline = mask_outline(landmarks)
-    assert outline.shape == (92, 2)
+    assert outline.shape == (OUTLINE_POINTS, 2)
     masks = landmark_masks(outline[None], 32)
     assert masks.shape == (1, 32, 32, 2) and masks.dtype == np.uint8
     hull, features = masks[0, ..., 0], masks[0, ..., 1]

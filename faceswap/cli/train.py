@@ -17,11 +17,14 @@ MAX_BATCH_SIZE = 1024
 MAX_PREVIEW_FACES = 64
 #: Largest --mask-weight and --eye-mouth-weight: larger ones overflow float16 losses.
 MAX_LOSS_WEIGHT = 100.0
+#: Repeated here (not imported) so that --help does not load OpenCV; tests/test_coverage.py checks it.
+CENTERINGS = ("face", "legacy")
 
 #: Options that make up the stored recipe (TrainConfig fields): None when not given, so that
 #: --resume keeps the stored value of every option not given again.
 _RECIPE = (
     "model",
+    "centering",
     "batch_size",
     "learning_rate",
     "beta_1",
@@ -100,6 +103,13 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         help="network: original (64 px, 82 M parameters, for GPUs), lite (64 px, every width halved, "
         "for CPUs) or original128 (128 px, for GPUs with 8 GB or more) (default: original; "
         "stored with the model)",
+    )
+    run_group.add_argument(
+        "--centering",
+        choices=CENTERINGS,
+        help="the square the model sees and paints: face (the whole face with its chin and forehead, "
+        "1.5 times as wide as legacy) or legacy (brows to lower lip, the classic crop; models trained "
+        "before this option) (default: face; fixed when a model starts)",
     )
     run_group.add_argument(
         "--iterations",

@@ -16,6 +16,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from faceswap.align import CENTERINGS
 from faceswap.augment import AugmentConfig
 from faceswap.errors import InputError
 
@@ -51,6 +52,11 @@ class TrainConfig:
         Faces per side in ``preview.png``.
     augment
         Augmentation strengths.
+    centering
+        The square the model sees and paints (:data:`faceswap.align.CENTERINGS`): ``face``
+        (with the forehead and chin) or ``legacy`` (brows to lower lip). Fixed when a model
+        starts: resuming keeps the stored one, ``legacy`` for folders saved before the
+        setting existed (:attr:`faceswap.model_folder.TrainingState.centering`).
     seed
         Fixes the weight initialisation and every batch (``None``: a random
         seed, chosen when training starts and stored).
@@ -72,6 +78,7 @@ class TrainConfig:
     preview_every: int = 100
     preview_faces: int = 4
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    centering: str = "face"
     seed: int | None = None
 
     tensorboard: bool = False
@@ -84,6 +91,8 @@ class TrainConfig:
             raise InputError(f"augment must be an AugmentConfig, not {self.augment!r}")
         if not isinstance(self.model, str) or not self.model:
             raise InputError(f"model must be a name, not {self.model!r}")
+        if self.centering not in CENTERINGS:
+            raise InputError(f"unknown centering {self.centering!r} (choose from {', '.join(CENTERINGS)})")
         if self.loss not in LOSSES:
             raise InputError(f"unknown loss {self.loss!r} (choose from {', '.join(LOSSES)})")
         for name in ("batch_size", "save_every", "preview_every", "preview_faces"):

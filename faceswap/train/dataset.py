@@ -2,7 +2,8 @@
 
 :func:`load_faces` reads one side's folder of crops (as written by
 ``faceswap extract``), checks it, and keeps every face in memory small: the
-face region at the model's input size (:data:`OVERSAMPLE`), with only as much
+model's region (the square of its centering, :func:`faceswap.align.face_region`)
+at the model's input size (:data:`OVERSAMPLE`), with only as much
 of the crop's padding around it as augmentation can reach
 (:func:`faceswap.augment.source_extent`). For a 64-px model and 256-px crops
 that is 102 x 102 px (the whole crop, shrunk), 31 KB a face: 20,000 faces per
@@ -11,7 +12,8 @@ each shrinking its crop at once and writing it into one preallocated array, so
 loading never holds more than the final array and one crop per thread.
 
 Each crop's 68 landmarks (stored in the PNG by extract) give its masks: the
-convex hull of the face, and the eyes and mouth. A crop without landmarks
+convex hull of the face (with its forehead, :func:`faceswap.landmarks.forehead`,
+unless the centering is ``legacy``), and the eyes and mouth. A crop without landmarks
 (an image from elsewhere) gets the mean face's shape, with a warning.
 
 :class:`BatchSource` makes batch number ``k`` of training from ``(seed, k)``
@@ -37,11 +39,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceswap.align import CROP_PADDING, MEAN_FACE, face_region
+from faceswap.align import CENTERINGS, CROP_PADDING, LEGACY, MEAN_FACE, face_region
 from faceswap.augment import AugmentConfig, augment_batch, source_extent, transform_landmarks
 from faceswap.crops import read_crop
 from faceswap.errors import InputError
-from faceswap.landmarks import INNER, LEFT_EYE, MOUTH, RIGHT_EYE, face_hull
+from faceswap.landmarks import FOREHEAD_POINTS, INNER, LEFT_EYE, MOUTH, RIGHT_EYE, face_hull
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +81,9 @@ class FaceSet:
         ``(n, 68, 2)`` float32 in continuous stored-face coordinates (the jaw
         may lie outside the stored square).
     outlines
-        ``(n, 92, 2)`` the mask polygons (:func:`mask_outline`), same coordinates.
+        ``(n, OUTLINE_POINTS, 2)`` the mask polygons (:func:`mask_outline`), same coordinates.
     face_box
-        ``(start, stop)`` of the face region in the stored faces (continuous pixels).
+        ``(start, stop)`` of the model's region in the stored faces (continuous pixels).
     without_landmarks
         How many crops had no metadata and use the mean face's shape.
     """
@@ -157,7 +159,7 @@ class _Layout:
 
     A crop is shrunk as a whole to ``resized`` pixels (``cv2.INTER_AREA``),
     then its central ``stored`` x ``stored`` square is kept, starting at
-    ``offset`` on both axes. The face region is centred in every crop
+    ``offset`` on both axes. The model's region is centred in every crop
     (:func:`faceswap.align.face_region`), so it is centred in the square too.
     """
 
@@ -165,19 +167,22 @@ class _Layout:
     padding: float
     resized: int
     stored: int
+    centering: str = LEGACY
 
     @classmethod
-    def of(cls, size: int, padding: float, input_size: int, extent: float) -> _Layout:
-        """The layout of ``size``-px crops with ``padding`` for a model of ``input_size``.
+    def of(
+        cls, size: int, padding: float, input_size: int, extent: float, centering: str = LEGACY
+    ) -> _Layout:
+        """The layout of ``size``-px crops with ``padding`` for a model of ``input_size`` and ``centering``.
 
-        ``extent``: the side of the square augmentation reaches, in face-region sides.
+        ``extent``: the side of the square augmentation reaches, in model-region sides.
         """
-        start, stop = face_region(size, padding)
+        start, stop = face_region(size, padding, centering)
         face_px = min(OVERSAMPLE * input_size, stop - start)
         resized = round(size * face_px / (stop - start))
         stored = min(resized, math.ceil(extent * face_px) + 2 * _EDGE)
         stored += (resized - stored) % 2  # the same margin on both sides
-        return cls(size, round(padding, 4), resized, stored)
+        return cls(size, round(padding, 4), resized, stored, centering)
 
     @property
     def scale(self) -> float:
@@ -191,7 +196,7 @@ class _Layout:
 
     @property
     def face_box(self) -> tuple[float, float]:
-        start, stop = face_region(self.size, self.padding)
+        start, stop = face_region(self.size, self.padding, self.centering)
         return start * self.scale - self.offset, stop * self.scale - self.offset
 
     def store(self, image: np.ndarray, out: np.ndarray) -> None:
@@ -216,7 +221,12 @@ class _Crop:
 
 
 def _read_one(
-    path: Path, input_size: int, extent: float, expected: _Layout | None, out: np.ndarray | None
+    path: Path,
+    input_size: int,
+    extent: float,
+    expected: _Layout | None,
+    out: np.ndarray | None,
+    centering: str = LEGACY,
 ) -> _Crop | str:
     """Read one crop and, when its layout is ``expected`` (or none is), store it into ``out``.
 
@@ -228,7 +238,7 @@ def _read_one(
         return str(error)
     measured = info is not None and info.size == image.shape[0]
     padding = info.padding if measured else CROP_PADDING
-    layout = _Layout.of(image.shape[0], padding, input_size, extent)
+    layout = _Layout.of(image.shape[0], padding, input_size, extent, centering)
     if expected is not None and layout != expected:
         return _Crop(path, layout)
     points = info.landmarks if measured else _mean_face_landmarks(layout.size, padding)
@@ -252,6 +262,7 @@ def load_faces(
     input_size: int,
     augment: AugmentConfig | None = None,
     *,
+    centering: str = LEGACY,
     workers: int | None = None,
 ) -> FaceSet:
     """Read, check and store one side's faces.
@@ -263,12 +274,15 @@ def load_faces(
     name
         ``"A"`` or ``"B"`` (for messages).
     input_size
-        The model's input size: the stored faces hold the face region at
+        The model's input size: the stored faces hold the model's region at
         :data:`OVERSAMPLE` times this.
     augment
         The augmentation the faces are for (default: the default
         augmentation): it decides how much padding around the face region
         is kept (:func:`faceswap.augment.source_extent`).
+    centering
+        The model's centering (:data:`faceswap.align.CENTERINGS`): which
+        square of each crop it sees.
     workers
         Threads decoding PNGs (default: the CPU count, at most 8).
 
@@ -276,23 +290,32 @@ def load_faces(
     ------
     InputError
         When the folder is missing or empty, no file is readable, or the
-        faces differ in size or layout (crops of different extractions).
+        faces differ in size or layout (crops of different extractions), or
+        the crops do not hold the whole square of ``centering``.
     """
+    if centering not in CENTERINGS:
+        raise InputError(f"unknown centering {centering!r} (choose from {', '.join(CENTERINGS)})")
     files = list_faces(folder, name)
     extent = source_extent(augment or AugmentConfig())
     results: list[_Crop | str] = []
     for path in files:  # the first usable crop sets the folder's layout
-        results.append(_read_one(path, input_size, extent, None, None))
+        results.append(_read_one(path, input_size, extent, None, None, centering))
         if isinstance(results[-1], _Crop):
             break
     if not isinstance(results[-1], _Crop):
         raise InputError(f"faces {name}: none of the {len(files)} images in {folder} is a usable face crop")
     expected = results[-1].layout
+    start, stop = face_region(expected.size, expected.padding, centering)
+    if start < 0 or stop > expected.size:
+        raise InputError(
+            f"faces {name}: the crops of {folder} hold too little around the face for {centering} "
+            "centering; extract them again with faceswap extract, or train with --centering legacy"
+        )
     images = np.empty((len(files), expected.stored, expected.stored, 3), np.uint8)
     first = len(results) - 1
     with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
         results[first:] = pool.map(
-            lambda index: _read_one(files[index], input_size, extent, expected, images[index]),
+            lambda index: _read_one(files[index], input_size, extent, expected, images[index], centering),
             range(first, len(files)),
         )
     problems = [result for result in results if isinstance(result, str)]
@@ -320,10 +343,10 @@ def load_faces(
             missing,
             len(crops),
         )
-    start, stop = face_region(expected.size, expected.padding)
+    start, stop = face_region(expected.size, expected.padding, centering)
     if stop - start < input_size:
         log.warning(
-            "faces %s: the face fills only %d px of these %d-px crops, less than the model's %d-px input: "
+            "faces %s: the model's region fills only %d px of these %d-px crops, less than its %d-px input: "
             "faces are enlarged and the model learns blur (extract with --size %d or more)",
             name,
             stop - start,
@@ -339,7 +362,9 @@ def load_faces(
             FEW_FACES,
         )
     landmarks = np.stack([crop.landmarks for crop in crops]).astype(np.float32)
-    outlines = np.stack([mask_outline(points) for points in landmarks]).astype(np.float32)
+    # Legacy models keep the masks they were trained with: their square ends at the brows anyway.
+    forehead = centering != LEGACY
+    outlines = np.stack([mask_outline(points, forehead) for points in landmarks]).astype(np.float32)
     faces = FaceSet(
         name=name,
         folder=Path(folder),
@@ -376,19 +401,21 @@ def _check_uniform(crops: list[_Crop], name: str, folder: Path) -> None:
     )
 
 
+#: Slots of the face hull in a mask outline: enough for every landmark and forehead point.
+_HULL_POINTS = 68 + FOREHEAD_POINTS
 #: Where each polygon lies in a mask outline (see :func:`mask_outline`).
 _OUTLINE = {
-    "hull": slice(0, 68),
-    "right_eye": slice(68, 74),
-    "left_eye": slice(74, 80),
-    "mouth": slice(80, 92),
+    "hull": slice(0, _HULL_POINTS),
+    "right_eye": slice(_HULL_POINTS, _HULL_POINTS + 6),
+    "left_eye": slice(_HULL_POINTS + 6, _HULL_POINTS + 12),
+    "mouth": slice(_HULL_POINTS + 12, _HULL_POINTS + 24),
 }
-OUTLINE_POINTS = 92
+OUTLINE_POINTS = _HULL_POINTS + 24
 
 
-def _convex(points: np.ndarray, count: int) -> np.ndarray:
+def _convex(points: np.ndarray, count: int, with_forehead: bool = False) -> np.ndarray:
     """Convex hull vertices of ``points`` in order, padded to ``count`` by repeating the last one."""
-    hull = face_hull(points)
+    hull = face_hull(points, with_forehead=with_forehead)
     return np.concatenate([hull, np.repeat(hull[-1:], count - len(hull), axis=0)])
 
 
@@ -397,18 +424,19 @@ def _grown(points: np.ndarray, factor: float) -> np.ndarray:
     return centre + (points - centre) * factor
 
 
-def mask_outline(landmarks: np.ndarray) -> np.ndarray:
-    """The polygons the masks are drawn from, as ``(92, 2)`` points, from one face's 68 landmarks.
+def mask_outline(landmarks: np.ndarray, with_forehead: bool = False) -> np.ndarray:
+    """The polygons the masks are drawn from, as ``(OUTLINE_POINTS, 2)`` points, from one face's 68 landmarks.
 
-    Face hull (68 slots), each eye and the mouth grown around their centres
-    (6, 6 and 12 slots); each polygon convex, in order, padded by repeating
-    its last vertex. Affine maps keep all of this true, so outlines are made
-    once per face and moved with the face's augmentation.
+    Face hull, with the forehead if asked (68 + ``FOREHEAD_POINTS`` slots), each
+    eye and the mouth grown around their centres (6, 6 and 12 slots); each polygon
+    convex, in order, padded by repeating its last vertex. Affine maps keep
+    all of this true, so outlines are made once per face and moved with the
+    face's augmentation.
     """
     landmarks = np.asarray(landmarks, np.float64)
     return np.concatenate(
         [
-            _convex(landmarks, 68),
+            _convex(landmarks, _HULL_POINTS, with_forehead),
             _convex(_grown(landmarks[RIGHT_EYE.start : RIGHT_EYE.stop], _EYE_GROWTH), 6),
             _convex(_grown(landmarks[LEFT_EYE.start : LEFT_EYE.stop], _EYE_GROWTH), 6),
             _convex(_grown(landmarks[MOUTH.start : MOUTH.start + 12], _MOUTH_GROWTH), 12),
@@ -422,7 +450,7 @@ def landmark_masks(outlines: np.ndarray, size: int) -> np.ndarray:
     Parameters
     ----------
     outlines
-        ``(n, 92, 2)`` continuous coordinates on the ``size`` x ``size`` grid.
+        ``(n, OUTLINE_POINTS, 2)`` continuous coordinates on the ``size`` x ``size`` grid.
 
     Returns
     -------

@@ -270,8 +270,8 @@ class TrainingSession:
             config = replace(config, seed=secrets.randbelow(2**31))
         input_size = config.check_model()
         faces = (
-            load_faces(faces_a, "A", input_size, config.augment),
-            load_faces(faces_b, "B", input_size, config.augment),
+            load_faces(faces_a, "A", input_size, config.augment, centering=config.centering),
+            load_faces(faces_b, "B", input_size, config.augment, centering=config.centering),
         )
         ensure_output_dir(model_dir)
         state = TrainingState(model=config.model, input_size=input_size, config=_stored(config, faces))
@@ -312,6 +312,12 @@ class TrainingSession:
                 f"{model_dir} holds a {state.model!r} model; it cannot resume as {changes['model']!r}"
             )
         changes.pop("model", None)
+        if changes.get("centering", state.centering) != state.centering:
+            raise InputError(
+                f"{model_dir} was trained with {state.centering} centering; "
+                f"it cannot resume with --centering {changes['centering']}"
+            )
+        changes["centering"] = state.centering  # a folder from before the setting: legacy
         config = TrainConfig.from_json(state.config, **changes)
         if config.model != state.model:
             config = replace(config, model=state.model)
@@ -329,8 +335,8 @@ class TrainingSession:
 
         saved, state = load_checkpoint(model_dir)
         faces = (
-            load_faces(faces_a, "A", state.input_size, config.augment),
-            load_faces(faces_b, "B", state.input_size, config.augment),
+            load_faces(faces_a, "A", state.input_size, config.augment, centering=config.centering),
+            load_faces(faces_b, "B", state.input_size, config.augment, centering=config.centering),
         )
         remove_stale_temporaries(model_dir)
         state.config = _stored(config, faces)
