@@ -32,7 +32,13 @@ none and are accepted with a warning.
 The file is data from possibly untrusted hands: :meth:`Alignments.load`
 validates every field (types, shapes, ranges, frame indices) and refuses files
 over :data:`MAX_FILE_BYTES` before parsing them. It is written atomically,
-one frame per line, so it stays readable and diffable.
+one frame per line, so it stays readable and diffable, and so it is read: one
+line at a time, each frame turned into arrays before the next is read, so
+memory holds the faces, never the whole text and its parse tree (fifteen times
+the file). A file larger than its frame count can need
+(:data:`MAX_FRAME_LINE_BYTES` a frame) is refused once its header is read; a
+file in another layout (edited by hand, pretty-printed) is parsed whole, up to
+:data:`MAX_UNSTREAMED_BYTES`.
 """
 
 from __future__ import annotations
@@ -67,6 +73,12 @@ ALIGNMENTS_NAME = "alignments.json"
 MAX_FILE_BYTES = 2 * 1024**3
 #: Most faces accepted in one frame.
 MAX_FACES_PER_FRAME = 64
+#: Longest header line (format, source, settings) and frame line of the layout :meth:`Alignments.save`
+#: writes: a frame of :data:`MAX_FACES_PER_FRAME` faces, each well under 4 KiB, and a long image name.
+MAX_HEADER_BYTES = 1024**2
+MAX_FRAME_LINE_BYTES = 512 * 1024
+#: Largest file in another layout, which is parsed whole (its parse tree takes about 15 times the file).
+MAX_UNSTREAMED_BYTES = 16 * 1024**2
 
 _CROP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,200}$")
 #: A frame number as extract writes it: ASCII digits, no sign, no leading zero ("012" would be 12 twice).
@@ -310,7 +322,7 @@ class Alignments:
         if size > MAX_FILE_BYTES:
             raise AlignmentsError(f"{path}: {size} bytes is larger than an alignments file can be")
         try:
-            document = json.loads(path.read_bytes())
+            document = _read_document(path, size)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise AlignmentsError(f"{path}: not a valid alignments file (corrupt JSON: {error})") from None
         except RecursionError:
@@ -347,6 +359,97 @@ def find_alignments(source: Path | str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading
+
+
+_FRAMES_LINE = b'"frames": {'
+
+
+def _read_document(path: Path, size: int) -> dict[str, Any]:
+    """The parsed document; in :meth:`Alignments.save`'s layout its frames are read as they are iterated.
+
+    Raises
+    ------
+    AlignmentsError
+        When the file is larger than its frame count can need, or, in another
+        layout, larger than :data:`MAX_UNSTREAMED_BYTES`.
+    json.JSONDecodeError, UnicodeDecodeError
+        When the header is not JSON.
+    """
+    with open(path, "rb") as handle:
+        head = handle.readline(MAX_HEADER_BYTES + 1)
+        second = handle.readline(len(_FRAMES_LINE) + 2)
+    if head.endswith(b",\n") and second.rstrip(b"\r\n") == _FRAMES_LINE:
+        header = json.loads(head[:-2] + b"}")
+        if isinstance(header, dict) and "frames" not in header:
+            _check_size(path, size, header)
+            header["frames"] = _StreamedFrames(path, len(head) + len(second))
+            return header
+    if size > MAX_UNSTREAMED_BYTES:
+        raise AlignmentsError(
+            f"{path}: {size} bytes, and not in the layout faceswap writes (one frame per line), which is "
+            f"read only up to {MAX_UNSTREAMED_BYTES // 1024**2} MiB"
+        )
+    document = json.loads(path.read_bytes())
+    if isinstance(document, dict):
+        _check_size(path, size, document)
+    return document
+
+
+def _check_size(path: Path, size: int, header: dict[str, Any]) -> None:
+    """Refuse a file larger than the frame count its header claims can need."""
+    source = header.get("source")
+    count = source.get("frame_count") if isinstance(source, dict) else None
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_FRAMES:
+        return  # validation names the field
+    need = MAX_HEADER_BYTES + count * MAX_FRAME_LINE_BYTES
+    if size > need:
+        raise AlignmentsError(
+            f"{path}: {size} bytes is more than the alignments of {count} frames can need "
+            f"({need} bytes at most)"
+        )
+
+
+class _StreamedFrames(dict):  # type: ignore[type-arg]
+    """The ``frames`` object of a file in :meth:`Alignments.save`'s layout, read one line per frame.
+
+    It stands in for the parsed object (it is empty): :meth:`items` reads the
+    file from ``offset`` and yields each frame's key and parsed value in turn,
+    so only one frame's parse tree exists at a time.
+    """
+
+    def __init__(self, path: Path, offset: int) -> None:
+        super().__init__()
+        self._path = path
+        self._offset = offset
+
+    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
+        """Yield ``(key, frame)`` for each frame line, then check that the document ends."""
+        with open(self._path, "rb") as handle:
+            handle.seek(self._offset)
+            number = 2
+            while True:
+                line = handle.readline(MAX_FRAME_LINE_BYTES + 1)
+                number += 1
+                if len(line) > MAX_FRAME_LINE_BYTES:
+                    raise _FieldError(f"line {number} is longer than a frame can be")
+                entry = line.strip().removesuffix(b",")
+                if entry == b"}}":
+                    break
+                if not entry:
+                    if not line:
+                        raise _FieldError("the file ends inside frames (truncated)")
+                    continue
+                try:
+                    value = json.loads(b"{" + entry + b"}")
+                except (UnicodeDecodeError, ValueError, RecursionError):
+                    raise _FieldError(f"line {number} is not a frame (corrupt JSON)") from None
+                yield from value.items()
+            if handle.read(64).strip():
+                raise _FieldError("unexpected data after the frames")
 
 
 # ----------------------------------------------------------------------------------------------

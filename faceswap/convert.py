@@ -65,6 +65,7 @@ from faceswap.media.writer import (
     check_settings,
     encode_png,
     open_writer,
+    video_frame_spec,
 )
 
 log = logging.getLogger(__name__)
@@ -294,14 +295,7 @@ def _faces(
 
 def _frame_spec(source: VideoSource | ImageSource, options: ConvertOptions) -> FrameSpec:
     if isinstance(source, VideoSource):
-        info = source.info
-        if info.variable_frame_rate:
-            log.warning(
-                "%s has a variable frame rate: the output plays at a constant %.3f fps",
-                source.path.name,
-                float(info.fps),
-            )
-        return FrameSpec(info.width, info.height, info.fps)
+        return video_frame_spec(source.info)
     first = next(source.frames(0, 1))
     rate = Fraction(options.fps or DEFAULT_IMAGES_FPS).limit_denominator(1001)
     return FrameSpec(first.image.shape[1], first.image.shape[0], rate)

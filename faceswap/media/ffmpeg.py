@@ -6,6 +6,15 @@ variable ``FACESWAP_FFMPEG`` (or imageio-ffmpeg's own ``IMAGEIO_FFMPEG_EXE``).
 ffprobe is not shipped, so media are probed with ffmpeg itself (see
 :mod:`faceswap.media.probe`). ffmpeg is always run with an argument list,
 never through a shell.
+
+**File names are not URLs.** ffmpeg reads ``concat:a.mp4|b.mp4``,
+``pipe:1``, ``data:...``, ``subfile,...`` and ``http://...`` as instructions,
+so every path faceswap hands it goes through :func:`file_url` (``file:`` and
+the absolute path, which ffmpeg opens as it is). A user's media file is opened
+with :func:`input_args` (or :func:`input_options`): only the ``file``
+protocol and only the container formats of :data:`INPUT_FORMATS`, so a file
+whose *content* is a playlist, a concat script or an SDP description cannot
+make ffmpeg read another file or the network either.
 """
 
 from __future__ import annotations
@@ -15,14 +24,43 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 from faceswap.errors import FaceswapError
 
 #: Environment variable naming an ffmpeg binary to use instead of imageio-ffmpeg's.
 FFMPEG_ENV = "FACESWAP_FFMPEG"
 
-# Lines of ffmpeg's stderr that carry no information about what went wrong.
-_NOISE_PREFIXES = ("Conversion failed", "Error opening input files", "Error opening output files")
+#: Demuxers a user's video may be read with (ffmpeg's names): the containers of real videos and gifs.
+#: Left out on purpose: playlists and scripts that name other files or URLs (hls, dash, concat, imf,
+#: sdp, rtsp), image sequences (image2) and raw streams guessed from content.
+INPUT_FORMATS = (
+    "mov",  # also mp4, m4v, 3gp
+    "matroska",  # also webm
+    "avi",
+    "gif",
+    "mpeg",
+    "mpegts",
+    "asf",  # wmv
+    "flv",
+    "ogg",
+    "nut",
+    "mxf",
+    "ivf",
+    "dv",
+    "yuv4mpegpipe",
+)
+
+# Lines of ffmpeg's stderr that carry no information about what went wrong (the last two name
+# the file as the URL faceswap made of it, which says less than the caller's message).
+_NOISE_PREFIXES = (
+    "Conversion failed",
+    "Error opening input files",
+    "Error opening output files",
+    "Error opening input file ",
+    "Error opening output file ",
+)
+_REFUSED_FORMAT = "Format not on whitelist"
 
 
 @functools.cache
@@ -51,11 +89,34 @@ def ffmpeg_exe() -> str:
         raise FaceswapError(f"no ffmpeg binary found ({error}); reinstall imageio-ffmpeg") from error
 
 
+def file_url(path: Path | str) -> str:
+    """The name to give ffmpeg for the local file ``path``: ``file:`` and the absolute path.
+
+    ffmpeg's file protocol takes the rest of the string as it is (no
+    percent-decoding), so any file name, ``concat:b.mp4`` or ``pipe:x.mp4``
+    included, is read as the file it names.
+    """
+    return f"file:{Path(path).absolute()}"
+
+
+def input_options() -> dict[str, str]:
+    """ffmpeg input options that confine reading a user's media file to itself (ffmpeg-python form)."""
+    return {"protocol_whitelist": "file", "format_whitelist": ",".join(INPUT_FORMATS)}
+
+
+def input_args(path: Path | str) -> list[str]:
+    """``-i`` and the options of :func:`input_options` for the user's media file ``path``."""
+    options = [item for key, value in input_options().items() for item in (f"-{key}", value)]
+    return [*options, "-i", file_url(path)]
+
+
 def summarize_stderr(stderr: str | bytes, limit: int = 160) -> str:
     """Pick the most telling line of ffmpeg's stderr for a one-line error message."""
     if isinstance(stderr, bytes):
         stderr = stderr.decode("utf-8", "replace")
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if any(_REFUSED_FORMAT in line for line in lines):
+        return "a playlist, script or other format that names other files, which faceswap does not read"
     useful = [line for line in lines if not line.startswith(_NOISE_PREFIXES)]
     if not useful:
         return "ffmpeg failed without a message"

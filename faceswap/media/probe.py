@@ -6,22 +6,24 @@ type, codec, size and time base. Nothing is decoded, so probing a long video
 takes a fraction of a second, and the result is exact:
 
 * the frame count is the number of video packets (one frame each),
-* the frame rate is a :class:`fractions.Fraction` derived from the packet
-  timestamps, so 30000/1001 stays 30000/1001,
+* the frame rate is the exact :class:`fractions.Fraction` that every packet
+  timestamp fits (:mod:`faceswap.media.timing`), so 30000/1001 stays
+  30000/1001 and a 30 fps Matroska file (1 ms ticks) is 30 fps; a stream no
+  constant rate fits is marked variable, and ``fps`` is the rate to write it at,
 * truncated files (ffmpeg reports ``partial file``) are detected up front.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 from faceswap.errors import MediaError
-from faceswap.media.ffmpeg import run_ffmpeg, summarize_stderr
+from faceswap.media.ffmpeg import input_args, run_ffmpeg, summarize_stderr
+from faceswap.media.timing import exact_frame_rate, rates_printed_as, reported_rate
 
 #: Frames larger than this are refused before anything is decoded into memory.
 MAX_FRAME_PIXELS = 8192 * 8192
@@ -35,6 +37,7 @@ _DISCARD_FLAG = 0x4
 _HEADER = re.compile(r"^#(\w+) (\d+):\s*(.*)$")
 _START = re.compile(r"Duration: [^,]+, start: (-?[\d.]+)")
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
+_STREAM = re.compile(r"^\s*Stream #0:\d+\S*: (\w+): (\w+)(.*)$")
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,17 @@ class AudioStream:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What faceswap needs to know about a video or animated gif."""
+    """What faceswap needs to know about a video or animated gif.
+
+    ``fps`` is the exact constant rate of the frames; for a variable-rate
+    stream (``variable_frame_rate``) it is the rate to write them at, and
+    ``frame_times`` (seconds from the first frame) say when each is shown.
+    ``video_delay`` is how far the first frame lies after the start of the
+    file (its earliest stream): usually 0, positive when the sound starts first.
+    ``subtitles`` holds the codec of each subtitle stream (ffmpeg's ``s:N``
+    order); ``other_streams`` describes the streams that are neither the
+    video, audio nor subtitles (data, attachments, more video), one text each.
+    """
 
     path: Path
     codec: str
@@ -65,8 +78,11 @@ class VideoInfo:
     duration: float
     start_time: float
     frame_times: tuple[float, ...] = field(repr=False)
+    video_delay: float = 0.0
     variable_frame_rate: bool = False
     audio: tuple[AudioStream, ...] = ()
+    subtitles: tuple[str, ...] = ()
+    other_streams: tuple[str, ...] = ()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -118,7 +134,7 @@ def probe_video(path: Path | str) -> VideoInfo:
         raise MediaError(f"{path}: empty file")
 
     result = run_ffmpeg(
-        ["-i", str(path), "-map", "0:v:0?", "-map", "0:a?", "-c", "copy", "-f", "framecrc", "-"]
+        [*input_args(path), "-map", "0:v:0?", "-map", "0:a?", "-c", "copy", "-f", "framecrc", "-"]
     )
     stderr = result.stderr.decode("utf-8", "replace")
     if result.returncode != 0:
@@ -143,11 +159,13 @@ def probe_video(path: Path | str) -> VideoInfo:
         raise MediaError(f"{path}: the video stream has no frames")
     if len(video) > MAX_FRAMES:
         raise MediaError(f"{path}: {len(video)} frames is more than faceswap accepts ({MAX_FRAMES})")
-    fps, variable = _frame_rate(video, time_base, path)
+    reported = reported_rate(stderr)
+    fps, variable = _frame_rate(video, time_base, path, rates_printed_as(reported) if reported else ())
 
     start_match = _START.search(stderr)
     start_time = float(start_match.group(1)) if start_match else 0.0
     first_pts = min(pts for pts, _ in video)
+    video_delay = max(0.0, float(first_pts * time_base) - start_time)
     frame_times = tuple(float((pts - first_pts) * time_base) for pts, _ in sorted(video))
     last_pts, last_duration = max(video)
     duration = float((last_pts - first_pts + (last_duration or 0)) * time_base)
@@ -174,6 +192,7 @@ def probe_video(path: Path | str) -> VideoInfo:
             )
         )
 
+    subtitles, other_streams = _other_streams(stderr)
     return VideoInfo(
         path=path,
         codec=meta.get("codec_id", "unknown"),
@@ -184,9 +203,34 @@ def probe_video(path: Path | str) -> VideoInfo:
         duration=duration,
         start_time=start_time,
         frame_times=frame_times,
+        video_delay=video_delay,
         variable_frame_rate=variable,
         audio=tuple(audio),
+        subtitles=subtitles,
+        other_streams=other_streams,
     )
+
+
+def _other_streams(stderr: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Subtitle codecs and descriptions of the other non-audio streams, from ffmpeg's listing of the input."""
+    listing = stderr.split("Stream mapping:", 1)[0].split("Output #0", 1)[0]
+    subtitles: list[str] = []
+    others: list[str] = []
+    videos = 0
+    for line in listing.splitlines():
+        match = _STREAM.match(line)
+        if not match:
+            continue
+        kind, codec, rest = match.group(1).lower(), match.group(2), match.group(3)
+        if kind == "subtitle":
+            subtitles.append(codec)
+        elif kind == "video":
+            videos += 1
+            if videos > 1:
+                others.append(f"video {codec}" + (" (attached picture)" if "attached pic" in rest else ""))
+        elif kind != "audio":
+            others.append(f"{kind} {codec}")
+    return tuple(subtitles), tuple(others)
 
 
 def _parse_framecrc(text: str) -> tuple[dict[int, dict[str, str]], list[tuple[int, int, int, int]]]:
@@ -238,26 +282,26 @@ def _parse_fraction(text: str, path: Path) -> Fraction:
     return value
 
 
-def _frame_rate(video: list[tuple[int, int]], time_base: Fraction, path: Path) -> tuple[Fraction, bool]:
-    """Exact frame rate from packet timestamps, and whether it varies.
+def _frame_rate(
+    video: list[tuple[int, int]], time_base: Fraction, path: Path, hints: Sequence[Fraction] = ()
+) -> tuple[Fraction, bool]:
+    """The exact frame rate (see :func:`~faceswap.media.timing.exact_frame_rate`) and whether it varies.
 
-    The most common step between consecutive timestamps gives the rate (exact
-    for constant-rate video); a single frame falls back to its own duration.
+    ``hints`` are the rates ffmpeg reports for the stream, tried first. A
+    single frame falls back to its own duration.
     """
     stamps = sorted(pts for pts, _ in video)
-    steps = Counter(b - a for a, b in itertools.pairwise(stamps) if b > a)
-    if steps:
-        step, _ = steps.most_common(1)[0]
-        variable = len(steps) > 1 and max(steps) > 1.5 * min(steps)
-    else:
+    fps, resample = exact_frame_rate(stamps, time_base, hints)
+    variable = fps is None and resample is not None
+    rate = fps or resample
+    if rate is None:
         step = max((duration for _, duration in video), default=0)
-        variable = False
-    if step <= 0:
-        raise MediaError(f"{path}: the video reports no usable frame rate (0 fps)")
-    fps = 1 / (step * time_base)
-    if not 0.1 <= fps <= 1000:
-        raise MediaError(f"{path}: implausible frame rate {float(fps):.3g} fps")
-    return fps, variable
+        if step <= 0:
+            raise MediaError(f"{path}: the video reports no usable frame rate (0 fps)")
+        rate = 1 / (step * time_base)
+    if not 0.1 <= rate <= 1000:
+        raise MediaError(f"{path}: implausible frame rate {float(rate):.3g} fps")
+    return rate, variable
 
 
 def _rotation_swaps_sides(stderr: str) -> bool:

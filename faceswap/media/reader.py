@@ -26,7 +26,7 @@ import ffmpeg
 import numpy as np
 
 from faceswap.errors import InputError, MediaError
-from faceswap.media.ffmpeg import ffmpeg_exe, summarize_stderr
+from faceswap.media.ffmpeg import ffmpeg_exe, file_url, input_options, summarize_stderr
 from faceswap.media.image_check import check_image
 from faceswap.media.probe import VideoInfo, check_frame_size, probe_video
 
@@ -167,13 +167,15 @@ class VideoSource:
 
     def _command(self, start: int, stop: int) -> list[str]:
         """ffmpeg arguments that write frames ``[start, stop)`` as raw RGB to stdout."""
-        input_args: dict[str, object] = {}
+        options: dict[str, object] = input_options()
         if start > 0:
-            # Seek half a frame before the wanted frame's timestamp: ffmpeg keeps
-            # frames at or after the target, so rounding cannot cost a frame.
-            half = 0.5 / float(self.info.fps)
-            input_args["ss"] = f"{max(0.0, self.info.frame_times[start] - half):.6f}"
-        stream = ffmpeg.input(str(self.path), **input_args)
+            # Seek halfway between the wanted frame and the one before (by their own timestamps, so
+            # variable-rate video too): ffmpeg keeps frames at or after the target, so rounding
+            # cannot cost or add a frame.
+            # -ss counts from the start of the file, where the sound may begin before the picture.
+            times = self.info.frame_times
+            options["ss"] = f"{self.info.video_delay + (times[start - 1] + times[start]) / 2:.6f}"
+        stream = ffmpeg.input(file_url(self.path), **options)
         output = stream["v:0"].output(
             "pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough", **{"frames:v": stop - start}
         )

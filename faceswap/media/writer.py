@@ -49,12 +49,11 @@ import errno
 import io
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Literal
@@ -75,8 +74,16 @@ from faceswap.fileio import (
     remove_stale_temporaries_of,
     temporary_path,
 )
-from faceswap.media.ffmpeg import ffmpeg_exe, run_ffmpeg, summarize_stderr
+from faceswap.media.ffmpeg import (
+    ffmpeg_exe,
+    file_url,
+    input_args,
+    input_options,
+    run_ffmpeg,
+    summarize_stderr,
+)
 from faceswap.media.probe import VideoInfo, probe_video
+from faceswap.media.timing import constant_rate_repeats
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +113,11 @@ MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac
 FALLBACK_AUDIO_BITRATE = "192k"
 #: Largest accepted difference between the input's and the output's audio duration (seconds).
 AUDIO_DURATION_TOLERANCE = 0.05
+#: Text subtitle codecs (ffmpeg's names), which mp4 holds once converted to ``mov_text`` (3GPP timed
+#: text). Picture subtitles (DVD, Blu-ray, DVB) cannot be converted, and are left out with a log line.
+TEXT_SUBTITLE_CODECS = frozenset(
+    {"mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text", "microdvd", "subviewer", "mpl2", "realtext"}
+)
 
 
 def synthetic_label() -> str:
@@ -189,7 +201,7 @@ def gif_frame_count(frames: int, fps: Fraction, max_fps: float) -> int:
 
 def read_metadata(path: Path | str) -> dict[str, str]:
     """The global metadata tags of a media file, as ffmpeg reads them (keys lower-case)."""
-    result = run_ffmpeg(["-i", _arg(Path(path)), "-f", "ffmetadata", "-"])
+    result = run_ffmpeg([*input_args(path), "-f", "ffmetadata", "-"])
     tags: dict[str, str] = {}
     for line in result.stdout.decode("utf-8", "replace").splitlines():
         if "=" in line and not line.startswith((";", "[")):
@@ -200,16 +212,27 @@ def read_metadata(path: Path | str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class FrameSpec:
-    """Size and rate of the frames a writer receives."""
+    """Size and rate of the frames a writer receives.
+
+    For frames of a variable-rate video, ``frame_times`` (seconds from the
+    first frame) and ``duration`` say when each frame is shown; the mp4 and gif
+    writers then write them at the constant ``fps`` by repeating or dropping
+    frames (:func:`~faceswap.media.timing.constant_rate_repeats`), so the
+    picture ends with the audio, within a frame.
+    """
 
     width: int
     height: int
     fps: Fraction
+    frame_times: tuple[float, ...] | None = field(default=None, repr=False)
+    duration: float | None = None
 
 
-def _arg(path: Path) -> str:
-    """A path ffmpeg cannot mistake for an option (absolute)."""
-    return str(Path(path).absolute())
+def video_frame_spec(info: VideoInfo) -> FrameSpec:
+    """The spec of the frames of video ``info``: size, exact rate, and the frame times if the rate varies."""
+    if info.variable_frame_rate:
+        return FrameSpec(info.width, info.height, info.fps, info.frame_times, info.duration)
+    return FrameSpec(info.width, info.height, info.fps)
 
 
 class _Writer:
@@ -269,16 +292,41 @@ class _PipeWriter(_Writer):
     _encoder: _Encoder | None
     _final_temp: Path
     _temporaries: tuple[Path, ...]
+    #: Frames sent to the encoder: more or fewer than written when a variable rate is made constant.
+    frames_encoded: int = 0
+    _repeats: list[int] | None = None
 
     def _raw(self, image: np.ndarray) -> np.ndarray:
         """The bytes the encoder reads for one frame (RGB unless a subclass converts)."""
         return image
 
+    def _times_encoded(self) -> int:
+        """How many times the next frame goes to the encoder (1 unless the spec has frame times)."""
+        spec = self.spec
+        if spec.frame_times is None or spec.duration is None:
+            return 1
+        if self._repeats is None:
+            self._repeats = constant_rate_repeats(spec.frame_times, spec.duration, spec.fps)
+            log.info(
+                "variable frame rate: written at a constant %s fps, frames repeated or dropped to keep "
+                "their times (%d frames in, %d out)",
+                _rate_text(spec.fps),
+                len(spec.frame_times),
+                sum(self._repeats),
+            )
+        index = self.frames_written
+        return self._repeats[index] if index < len(self._repeats) else 1
+
     def write(self, image: np.ndarray, name: str | None = None) -> None:
-        """Encode one frame."""
+        """Encode one frame (as often as its display time at the spec's rate asks)."""
         self._check(image, self.spec)
         assert self._encoder is not None
-        self._encoder.write(self._raw(image))
+        repeats = self._times_encoded()
+        if repeats:
+            raw = self._raw(image)
+            for _ in range(repeats):
+                self._encoder.write(raw)
+        self.frames_encoded += repeats
         self.frames_written += 1
 
     def _finish(self) -> None:
@@ -297,7 +345,7 @@ class _PipeWriter(_Writer):
             return
         self._closed = True
         try:
-            if self.frames_written == 0:
+            if self.frames_encoded == 0:
                 raise OutputError(f"cannot write {self.path}: no frames to write")
             assert self._encoder is not None
             encoder, self._encoder = self._encoder, None
@@ -405,26 +453,8 @@ def _run(stream: object, what: Path) -> subprocess.CompletedProcess[bytes]:
 
 
 def video_delay(path: Path | str) -> float:
-    """Seconds from the start of ``path`` (its earliest stream) to its first video frame.
-
-    Usually 0; positive when the audio starts before the picture. Read from
-    the first video packets' timestamps (stream copy, nothing decoded).
-    """
-    result = run_ffmpeg(
-        ["-i", _arg(Path(path)), "-map", "0:v:0", "-c", "copy", "-frames:v", "16", "-f", "framecrc", "-"]
-    )
-    text = result.stdout.decode("utf-8", "replace")
-    base = re.search(r"^#tb 0: (\d+)/(\d+)$", text, re.MULTILINE)
-    if result.returncode != 0 or not base:
-        return 0.0
-    stamps = []
-    for line in text.splitlines():
-        parts = [part.strip() for part in line.split(",")]
-        if len(parts) >= 6 and parts[0] == "0" and parts[2].lstrip("-").isdigit():
-            stamps.append(int(parts[2]))
-    if not stamps:
-        return 0.0
-    return max(0.0, float(min(stamps) * Fraction(int(base.group(1)), int(base.group(2)))))
+    """Seconds from the start of ``path`` (its earliest stream) to its first video frame (see the probe)."""
+    return probe_video(path).video_delay
 
 
 class Mp4Writer(_PipeWriter):
@@ -463,7 +493,7 @@ class Mp4Writer(_PipeWriter):
         check_settings(crf=crf, preset=preset)
         self.spec = spec
         self.label = label or synthetic_label()
-        self.audio_source = audio_source if audio_source is not None and audio_source.has_audio else None
+        self.audio_source = audio_source if audio_source is not None and _carried(audio_source) else None
         self._video_temp = temporary_path(self.path)
         self._final_temp = temporary_path(self.path) if self.audio_source else self._video_temp
         self._temporaries = (self._video_temp, self._final_temp)
@@ -486,7 +516,7 @@ class Mp4Writer(_PipeWriter):
                 "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{spec.width}x{spec.height}", framerate=rate
             ).filter("scale", out_color_matrix="bt601", out_range="tv")
         output = frames.output(
-            _arg(self._video_temp),
+            file_url(self._video_temp),
             vcodec="libx264",
             pix_fmt="yuv420p" if self._even else "yuv444p",
             crf=crf,
@@ -503,39 +533,50 @@ class Mp4Writer(_PipeWriter):
         return cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420) if self._even else image
 
     def _finish(self) -> None:
-        """Mux the audio in (if any) and check the result."""
+        """Mux the audio and subtitles in (if any) and check the result."""
+        if self.audio_source is None or not self.audio_source.has_audio:
+            log.info("the input has no audio: writing a file without sound")
         if self.audio_source is not None:
-            self._mux_audio(self.audio_source)
-        else:
-            log.info("the input has no audio: writing a video-only file")
+            self._mux_streams(self.audio_source)
         self._verify()
 
     def _mux(self, source: VideoInfo, audio_codec: dict[str, str]) -> object:
-        delay = video_delay(source.path)
+        delay = source.video_delay
         video = ffmpeg.input(
-            _arg(self._video_temp), **({"itsoffset": f"{delay:.6f}"} if delay > 0.0005 else {})
+            file_url(self._video_temp), **({"itsoffset": f"{delay:.6f}"} if delay > 0.0005 else {})
         )
-        original = ffmpeg.input(_arg(source.path))
+        original = ffmpeg.input(file_url(source.path), **input_options())
+        streams = [video["v:0"]]
+        if source.has_audio:
+            streams.append(original["a"])  # every audio stream, wherever it sits in the file
+        streams += [original[f"s:{index}"] for index in _text_subtitles(source)]
+        subtitle_codec = {"c:s": "mov_text"} if _text_subtitles(source) else {}
         output = ffmpeg.output(
-            video["v:0"],
-            original["a"],  # every audio stream, wherever it sits in the file
-            _arg(self._final_temp),
+            *streams,
+            file_url(self._final_temp),
             vcodec="copy",
             movflags="+faststart",
-            **audio_codec,
+            **(audio_codec if source.has_audio else {}),
+            **subtitle_codec,
             **{"metadata:g:0": f"comment={self.label}"},
         )
         return output
 
-    def _mux_audio(self, source: VideoInfo) -> None:
-        """Copy the audio in; re-encode it to AAC only when mp4 players could not play it as is."""
+    def _mux_streams(self, source: VideoInfo) -> None:
+        """Copy the audio and text subtitles in; audio is re-encoded to AAC if players could not play it."""
         codecs = ", ".join(stream.codec for stream in source.audio)
         reason = f"{codecs} in mp4 is not widely playable"
         if all(stream.codec in MP4_AUDIO_CODECS for stream in source.audio):
             result = run_ffmpeg(_compile(self._mux(source, {"acodec": "copy"})))
             if result.returncode == 0:
-                log.info("audio: %d stream(s) copied from the input (%s)", len(source.audio), codecs)
+                if source.has_audio:
+                    log.info("audio: %d stream(s) copied from the input (%s)", len(source.audio), codecs)
+                self._log_subtitles(source)
                 return
+            if not source.has_audio:
+                raise OutputError(
+                    f"cannot add the input's subtitles to {self.path} ({summarize_stderr(result.stderr)})"
+                )
             reason = f"mp4 refused {codecs} ({summarize_stderr(result.stderr)})"
             remove_quietly(self._final_temp)
         log.info("audio: %s; re-encoding to AAC %s", reason, FALLBACK_AUDIO_BITRATE)
@@ -547,19 +588,29 @@ class Mp4Writer(_PipeWriter):
                 f"cannot add the input's audio to {self.path} ({reason}; "
                 f"AAC: {summarize_stderr(result.stderr)})"
             )
+        self._log_subtitles(source)
+
+    @staticmethod
+    def _log_subtitles(source: VideoInfo) -> None:
+        subtitles = _text_subtitles(source)
+        if subtitles:
+            log.info("subtitles: %d stream(s) copied as mp4 timed text (mov_text)", len(subtitles))
 
     def _verify(self) -> None:
-        """Probe the finished file: frames, rate, size and every audio stream must be there."""
+        """Probe the finished file: frames, rate, size, every audio and subtitle stream must be there."""
         info = probe_video(self._final_temp)
         spec = self.spec
         problems = []
-        if info.frame_count != self.frames_written:
-            problems.append(f"{info.frame_count} frames instead of {self.frames_written}")
+        if info.frame_count != self.frames_encoded:
+            problems.append(f"{info.frame_count} frames instead of {self.frames_encoded}")
         if info.fps != spec.fps:
             problems.append(f"{info.fps} fps instead of {spec.fps}")
         if info.size != (spec.width, spec.height):
             problems.append(f"size {info.width}x{info.height} instead of {spec.width}x{spec.height}")
         expected = self.audio_source.audio if self.audio_source is not None else ()
+        subtitles = len(_text_subtitles(self.audio_source)) if self.audio_source is not None else 0
+        if len(info.subtitles) != subtitles:
+            problems.append(f"{len(info.subtitles)} subtitle stream(s) instead of {subtitles}")
         if len(info.audio) != len(expected):
             problems.append(f"{len(info.audio)} audio stream(s) instead of {len(expected)}")
         else:
@@ -575,6 +626,25 @@ class Mp4Writer(_PipeWriter):
                     )
         if problems:
             raise OutputError(f"the written {self.path.name} is wrong: {'; '.join(problems)}")
+
+
+def _text_subtitles(source: VideoInfo) -> list[int]:
+    """Indexes (``s:N``) of the subtitle streams of ``source`` that mp4 can hold (text subtitles)."""
+    return [index for index, codec in enumerate(source.subtitles) if codec in TEXT_SUBTITLE_CODECS]
+
+
+def _carried(source: VideoInfo) -> bool:
+    """Whether an mp4 written from ``source`` carries more than the video, logging what it cannot hold."""
+    dropped = [
+        f"subtitle {codec} (pictures)" for codec in source.subtitles if codec not in TEXT_SUBTITLE_CODECS
+    ]
+    dropped += list(source.other_streams)
+    if dropped:
+        log.info(
+            "not kept from the input: %s (an mp4 of faceswap holds one video, audio and text subtitles)",
+            ", ".join(dropped),
+        )
+    return source.has_audio or bool(_text_subtitles(source))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -660,22 +730,22 @@ class GifWriter(_PipeWriter):
         palette = (
             split[0]
             .filter("palettegen", stats_mode="full")
-            .output(_arg(self._palette), **{"frames:v": 1, "update": 1})
+            .output(file_url(self._palette), **{"frames:v": 1, "update": 1})
         )
-        lossless = split[1].output(_arg(self._intermediate), vcodec="ffv1")
+        lossless = split[1].output(file_url(self._intermediate), vcodec="ffv1")
         self._encoder: _Encoder | None = _Encoder(
             _command(ffmpeg.merge_outputs(palette, lossless)), self.path
         )
 
     def _finish(self) -> None:
         """Write the gif with the clip's palette, label it and check its frames."""
-        clip, palette = ffmpeg.input(_arg(self._intermediate)), ffmpeg.input(_arg(self._palette))
+        clip, palette = ffmpeg.input(file_url(self._intermediate)), ffmpeg.input(file_url(self._palette))
         gif = ffmpeg.filter(
             [clip, palette], "paletteuse", dither="bayer", bayer_scale=3, diff_mode="rectangle"
-        ).output(_arg(self._plain), loop=0)
+        ).output(file_url(self._plain), loop=0)
         _run(gif, self.path)
         add_gif_comment(self._plain, self._final_temp, synthetic_label())
-        expected = gif_frame_count(self.frames_written, self.spec.fps, self.max_fps)
+        expected = gif_frame_count(self.frames_encoded, self.spec.fps, self.max_fps)
         info = probe_video(self._final_temp)
         if info.frame_count != expected:
             raise OutputError(
@@ -776,9 +846,10 @@ def open_writer(
     kind = output_kind(path)
     if kind == "mp4":
         return Mp4Writer(path, spec, audio_source=audio_source, crf=crf, preset=preset, overwrite=overwrite)
-    if audio_source is not None and audio_source.has_audio:
+    if audio_source is not None and (audio_source.has_audio or audio_source.subtitles):
         log.info(
-            "the input's audio is not kept: a %s cannot hold sound", "gif" if kind == "gif" else "PNG folder"
+            "the input's audio and subtitles are not kept: a %s cannot hold them",
+            "gif" if kind == "gif" else "PNG folder",
         )
     if kind == "gif":
         return GifWriter(path, spec, max_fps=gif_fps, width=gif_width, overwrite=overwrite)
