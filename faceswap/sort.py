@@ -51,10 +51,10 @@ from pathlib import Path
 import numpy as np
 
 from faceswap.align import CROP_PADDING
+from faceswap.crops import list_crop_files
 from faceswap.errors import InputError, OutputError
 from faceswap.feature_cache import FeatureCache, file_key, open_cache
 from faceswap.fileio import describe_os_error, temporary_path, write_bytes_atomic
-from faceswap.media.reader import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -198,17 +198,6 @@ class SortResult:
 
 # ----------------------------------------------------------------------------------------------
 # Inputs and measurements
-
-
-def list_crops(folder: Path) -> list[Path]:
-    """Image files in ``folder`` and its subfolders, hidden ones left out, in name order."""
-    found = []
-    for root, folders, files in os.walk(folder):
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
-        for name in files:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                found.append(Path(root) / name)
-    return sorted(found, key=lambda path: (path.name, str(path)))
 
 
 #: Measurements each ordering needs (see :data:`faceswap.feature_cache.FEATURES`).
@@ -628,7 +617,7 @@ def sort_faces(folder: Path | str, options: SortOptions) -> SortResult:
             raise OutputError(
                 f"--sheet {options.sheet} lies inside the faces folder {folder}: put it outside"
             )
-    crops = list_crops(folder)
+    crops = list_crop_files(folder)
     if not crops:
         raise InputError(f"{folder}: no face crops (PNG or JPEG files) in this folder")
     reference = None
