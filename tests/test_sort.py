@@ -238,3 +238,11 @@ def test_help_states_the_pipeline_defaults() -> None:
 
     assert cli.ORDERINGS == sort.ORDERINGS and cli.IDENTITY_THRESHOLD == sort.IDENTITY_THRESHOLD
     assert cli.DEFAULT_BINS == sort.DEFAULT_BINS and SortOptions().per_page == cli.PER_PAGE
+
+
+def test_similar_to_a_photo_without_a_face_is_one_line(tmp_path: Path, mixed: Path, capsys) -> None:
+    photo = require_data("images", "no_face", "s22.jpg")
+    code = main(["sort", str(mixed), "--similar-to", str(photo), "-o", str(tmp_path / "out"), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "no face found" in err[0]
+    assert not (tmp_path / "out").exists()
