@@ -446,7 +446,9 @@ def _ordered(
 
 
 def default_output(folder: Path) -> Path:
-    """``<faces folder>_sorted`` beside the faces folder."""
+    """``<faces folder>_sorted`` beside the faces folder (``.`` is named after the current folder)."""
+    if not folder.name or folder.name == "..":
+        folder = folder.resolve()
     return folder.parent / f"{folder.name}_sorted"
 
 
