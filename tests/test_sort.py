@@ -246,3 +246,24 @@ def test_similar_to_a_photo_without_a_face_is_one_line(tmp_path: Path, mixed: Pa
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "no face found" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_sheet_pages_are_numbered_and_not_overwritten(tmp_path: Path) -> None:
+    from faceswap.errors import OutputError
+    from faceswap.sheet import THUMB, SheetEntry, write_sheets
+
+    entries = []
+    for number in range(30):
+        path = tmp_path / f"face_{number:02d}.png"
+        cv2.imwrite(str(path), np.full((64, 64, 3), number * 8, np.uint8))
+        entries.append(
+            SheetEntry(path, path.name, f"score {number}", "person_1" if number < 20 else "others")
+        )
+    pages = write_sheets(entries, tmp_path / "sheet.png", title="test", per_page=12)
+    assert [p.name for p in pages] == ["sheet_001.png", "sheet_002.png", "sheet_003.png"]
+    first = cv2.imread(str(pages[0]))
+    assert first.shape[1] > 12 * THUMB and first.shape[0] > THUMB
+    with pytest.raises(OutputError, match="already exists"):
+        write_sheets(entries, tmp_path / "sheet.png", title="test", per_page=12)
+    assert len(write_sheets(entries[:5], tmp_path / "one.png", title="test")) == 1
+    assert (tmp_path / "one.png").is_file()
