@@ -267,3 +267,23 @@ def test_sheet_pages_are_numbered_and_not_overwritten(tmp_path: Path) -> None:
         write_sheets(entries, tmp_path / "sheet.png", title="test", per_page=12)
     assert len(write_sheets(entries[:5], tmp_path / "one.png", title="test")) == 1
     assert (tmp_path / "one.png").is_file()
+
+
+def test_a_damaged_cache_is_rebuilt(tmp_path: Path) -> None:
+    from faceswap.feature_cache import cache_file
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for number in range(4):
+        noise = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        write_crop(folder / f"face_{number}.png", cv2.GaussianBlur(noise, (0, 0), number + 0.5))
+    cache = cache_file(folder)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(b"not a cache")
+    result = sort_faces(folder, SortOptions(by="blur", output=tmp_path / "out", bins=1, progress=False))
+    assert result.measured == 4 and result.faces[0].path.name == "face_0.png"
+    again = sort_faces(
+        folder, SortOptions(by="blur", output=tmp_path / "out", overwrite=True, progress=False)
+    )
+    assert again.measured == 0 and sorted((tmp_path / "out").iterdir())[0].name == "1"
