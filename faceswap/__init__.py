@@ -2,7 +2,8 @@
 
 Three pipelines share this package: ``extract`` (find and align faces),
 ``train`` (a shared encoder with one decoder per identity) and ``convert``
-(swap the faces of every frame and write a video). ``score`` measures a swap
+(swap the faces of every frame and write a video). ``sort`` orders and groups
+a faces folder so it can be curated before training, ``score`` measures a swap
 and ``demo`` runs everything on bundled public-domain portraits.
 
 Conventions used throughout the package:

@@ -52,8 +52,10 @@ from faceswap.convert_plan import (
     parse_frame_ranges,
     progress_bar,
 )
+from faceswap.convert_select import drop_deleted_crops, keep_person
 from faceswap.errors import AlignmentsError, InputError, ModelError, OutputError
 from faceswap.fileio import check_output_file, safe_name, write_bytes_atomic
+from faceswap.identity import SAME_PERSON_THRESHOLD, identity_of_photos
 from faceswap.mask import MASK_KINDS
 from faceswap.media.reader import IMAGE_SUFFIXES, Frame, ImageSource, VideoSource, open_source, prefetch
 from faceswap.media.writer import (
@@ -136,6 +138,14 @@ class ConvertOptions:
         Faces per forward pass of the model.
     preview
         Convert only this frame and write it beside the original as one PNG.
+    faces
+        Faces folder whose crops say which recorded faces to swap (default:
+        the alignments file's folder); faces whose crops were deleted are not
+        swapped (:mod:`faceswap.convert_select`).
+    reference
+        Photos of the one person to swap; other people's faces stay as they are.
+    identity_threshold
+        Largest embedding distance to the reference that is still that person.
     overwrite
         Replace an existing output (only once the new one is complete).
     progress
@@ -155,6 +165,9 @@ class ConvertOptions:
     width: int | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     preview: int | None = None
+    faces: Path | None = None
+    reference: list[Path] = field(default_factory=list)
+    identity_threshold: float = SAME_PERSON_THRESHOLD
     overwrite: bool = False
     progress: bool = True
 
@@ -189,6 +202,15 @@ class ConvertOptions:
         )
         if self.preview is not None and self.preview < 0:
             raise InputError(f"--preview must be a frame number (0 or more), not {self.preview}")
+        if not 0 < self.identity_threshold <= 2:
+            raise InputError(
+                f"--identity-threshold must be above 0 and at most 2, not {self.identity_threshold:g}"
+            )
+        for photo in self.reference:
+            if not photo.is_file():
+                raise InputError(f"{photo}: no such reference photo")
+        if self.faces is not None and not self.faces.is_dir():
+            raise InputError(f"--faces {self.faces}: no such folder")
 
     @property
     def decoder(self) -> str:
@@ -204,14 +226,22 @@ class ConvertSummary:
     frames: int = 0
     swapped_frames: int = 0
     faces: int = 0
+    deleted: int = 0
+    other_people: int = 0
     elapsed: float = 0.0
 
     def format(self) -> str:
         """The closing line printed after a run."""
         rate = self.frames / self.elapsed if self.elapsed > 0 else 0.0
+        left = []
+        if self.deleted:
+            left.append(f"{self.deleted} whose crops were deleted")
+        if self.other_people:
+            left.append(f"{self.other_people} of other people")
+        unchanged = f"; faces left as they are: {', '.join(left)}" if left else ""
         return (
-            f"converted {self.frames} frames ({self.swapped_frames} with swapped faces, {self.faces} faces) "
-            f"in {self.elapsed:.1f} s ({rate:.1f} frames/s): {self.output}"
+            f"converted {self.frames} frames ({self.swapped_frames} with swapped faces, {self.faces} faces"
+            f"{unchanged}) in {self.elapsed:.1f} s ({rate:.1f} frames/s): {self.output}"
         )
 
 
@@ -546,13 +576,34 @@ def convert(
     if alignments_path is not None:
         alignments = load_alignments(alignments_path, source)
         log.info("alignments: %s", alignments_path)
+    elif options.faces is not None:
+        raise InputError(
+            f"--faces {options.faces} says which faces of an alignments file to swap, and no alignments "
+            f"file was given (-a) or found next to {input_path.name}"
+        )
+    reference = identity_of_photos(options.reference) if options.reference else None
+    wanted = None if ranges is None else {i for r in ranges for i in r}
+    frames = None
+    deleted = other_people = 0
+    if alignments is not None and alignments_path is not None:  # read now: checked before the model loads
+        frames = _faces(source, alignments, ranges, wanted, options.progress)
+        faces_folder = options.faces or alignments_path.parent
+        frames, deleted = drop_deleted_crops(frames, faces_folder)
+        if deleted:
+            log.info("%d faces not swapped: their crops were deleted from %s", deleted, faces_folder)
     if model is None:
         model = _load_model(options)
-    wanted = None if ranges is None else {i for r in ranges for i in r}
-    frames = _faces(source, alignments, ranges, wanted, options.progress)
+    if frames is None:
+        frames = _faces(source, alignments, ranges, wanted, options.progress)
+    if reference is not None:
+        frames, choice = keep_person(
+            frames, source, reference, options.identity_threshold, progress=options.progress
+        )
+        other_people = choice.faces - choice.kept_faces
+        log.info("%s", choice.format())
     times = source.info.frame_times if isinstance(source, VideoSource) else None
     plan = make_plan(frames, times, smooth=options.smooth, wanted=wanted)
-    summary = ConvertSummary(output)
+    summary = ConvertSummary(output, deleted=deleted, other_people=other_people)
     from faceswap.runtime import opencv_single_threaded
 
     with opencv_single_threaded():

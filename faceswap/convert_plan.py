@@ -312,8 +312,8 @@ class _NoBar:
         return None
 
 
-def progress_bar(total: int, description: str, enabled: bool) -> Any:
-    """A tqdm bar on stderr counting frames, or, when ``enabled`` is false, nothing at all.
+def progress_bar(total: int, description: str, enabled: bool, *, unit: str = "frame") -> Any:
+    """A tqdm bar on stderr counting frames (or ``unit``), or, when ``enabled`` is false, nothing at all.
 
     (A disabled tqdm bar still starts tqdm's monitor thread, which then lives
     as long as the process; ``--quiet`` runs and tests need none.)
@@ -322,7 +322,7 @@ def progress_bar(total: int, description: str, enabled: bool) -> Any:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=description, unit="frame", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True)
 
 
 def detect_faces(

@@ -17,6 +17,7 @@ IEND), each length, type, data and CRC-32; any PNG reader opens it.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -172,3 +173,20 @@ def read_crop(path: Path | str) -> tuple[np.ndarray, CropInfo | None]:
     if image is None:
         raise InputError(f"{path}: not a readable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), _parse_info(data)
+
+
+def list_crop_files(folder: Path | str) -> list[Path]:
+    """Image files in ``folder`` and its subfolders, hidden ones left out, by file name.
+
+    Crops keep their names wherever they are sorted to (``person_1/``, bins),
+    so a faces folder is its whole tree.
+    """
+    from faceswap.media.reader import IMAGE_SUFFIXES
+
+    found = []
+    for root, folders, files in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                found.append(Path(root) / name)
+    return sorted(found, key=lambda path: (path.name, str(path)))

@@ -27,11 +27,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from faceswap.align import alignment_matrix, crop_face, crop_matrix, face_region, transform_points
+from faceswap.align import alignment_matrix, crop_face, crop_matrix, transform_points
 from faceswap.alignments import Face, FrameRecord, crop_file_name
 from faceswap.crops import CropInfo, write_crop
 from faceswap.detect import FaceDetector, LandmarkPredictor
 from faceswap.errors import FaceswapError, MediaError
+from faceswap.face_measures import sharpness
 from faceswap.identity import FaceEmbedder, distance, identity_of_photos
 from faceswap.landmarks import interocular_distance
 from faceswap.media.probe import VideoInfo
@@ -345,9 +346,7 @@ class _ChunkRun:
         config, chunk = self.config, self.chunk
         matrix = track.matrix if landmarks is track.landmarks else alignment_matrix(landmarks)
         crop = crop_face(image, matrix, config.size, config.padding)
-        start, stop = face_region(config.size, config.padding)
-        gray = cv2.cvtColor(crop[start:stop, start:stop], cv2.COLOR_RGB2GRAY)
-        blur = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+        blur = sharpness(crop, config.padding)
         crop_name = None
         if blur < config.blur_threshold:
             self.counts["blurry"] += 1

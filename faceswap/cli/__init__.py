@@ -24,7 +24,7 @@ from faceswap import __version__
 from faceswap.errors import FaceswapError
 
 #: Subcommands in the order ``--help`` lists them (module names in this package).
-COMMANDS = ("extract", "train", "convert", "score", "demo")
+COMMANDS = ("extract", "sort", "train", "convert", "score", "demo")
 
 log = logging.getLogger("faceswap")
 

@@ -69,6 +69,32 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "faces are found now, with extract's detector and tracker)",
     )
     parser.add_argument(
+        "--faces",
+        type=Path,
+        metavar="DIR",
+        help="faces folder whose crops say which recorded faces to swap: a face whose crop was deleted "
+        "from it (or from its subfolders) after extract is left as it is, and convert says how many "
+        "(default: the alignments file's folder)",
+    )
+    parser.add_argument(
+        "--reference",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="PHOTO",
+        help="photos of the one person to swap: every other face is left as it is. Decided per face "
+        "track (up to 7 faces of each compared, most must match), so a face never switches person "
+        "within a shot (default: swap everybody)",
+    )
+    parser.add_argument(
+        "--identity-threshold",
+        type=float,
+        default=0.6,
+        metavar="D",
+        help="largest embedding distance to the reference that still counts as the same person; lower "
+        "is stricter (default: %(default)s, dlib's own threshold)",
+    )
+    parser.add_argument(
         "--direction",
         choices=("a2b", "b2a"),
         default="a2b",
@@ -209,6 +235,9 @@ def run(args: argparse.Namespace) -> int:
         width=args.width,
         batch_size=args.batch_size,
         preview=args.preview,
+        faces=args.faces,
+        reference=list(args.reference),
+        identity_threshold=args.identity_threshold,
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
