@@ -45,6 +45,8 @@ DEFAULT_CROP_SIZE = 256
 CENTERINGS = {"legacy": 1.0, "face": 1.5}
 #: The centering of models trained before the setting existed.
 LEGACY = "legacy"
+#: The centering of new models.
+DEFAULT_CENTERING = "face"
 
 #: Mean positions of the 51 inner landmarks (points 17-67) in unit face space.
 #: Generalised Procrustes mean of the faces of dlib's 300-W landmark files, made

@@ -307,8 +307,20 @@ def run_demo(
     targets, sources = (
         [_save_photo(p, work) for p in portraits] for portraits in ([portrait_b], [portrait_a])
     )
+    from faceswap.model_folder import read_state
+
+    trained = read_state(model_dir)
     reports = {
-        name: score(clips[0], swapped, targets, sources, identity_every=2, progress=progress).to_json()
+        name: score(
+            clips[0],
+            swapped,
+            targets,
+            sources,
+            identity_every=2,
+            model_size=trained.input_size,
+            centering=trained.centering,
+            progress=progress,
+        ).to_json()
         for name, swapped in (("trained", video), ("untrained", untrained_video))
     }
     report_path = out / "score.json"

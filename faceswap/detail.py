@@ -24,7 +24,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from faceswap.align import alignment_matrix, crop_face, crop_matrix, transform_points, warp_to_frame
+from faceswap.align import (
+    LEGACY,
+    alignment_matrix,
+    crop_face,
+    crop_matrix,
+    model_padding,
+    transform_points,
+    warp_to_frame,
+)
 
 #: Side, in pixels, of the aligned unit face square that detail is measured on.
 DETAIL_SIZE = 128
@@ -104,26 +112,36 @@ def detail_energy(frame: np.ndarray, landmarks: np.ndarray, mask: np.ndarray | N
     return float(values.var()) if values.size else 0.0
 
 
-def through_model(frame: np.ndarray, landmarks: np.ndarray, model_size: int) -> np.ndarray:
+def through_model(
+    frame: np.ndarray, landmarks: np.ndarray, model_size: int, centering: str = LEGACY
+) -> np.ndarray:
     """The frame with the face as a perfect ``model_size``-px model would give it back.
 
-    The face's model input, made as convert makes it, is warped back into the
-    frame over the original face square; the rest of the frame is unchanged.
+    The face's model input, made as convert makes it (the square of
+    ``centering``), is warped back into the frame over that square; the rest
+    of the frame is unchanged. A wider centering spreads the model's pixels
+    over more of the head, so its ceiling is lower at the same size.
     """
     from faceswap.convert import model_input
 
     matrix = alignment_matrix(landmarks)
-    face = model_input(frame, matrix, model_size)
+    face = model_input(frame, matrix, model_size, centering)
     size = (frame.shape[1], frame.shape[0])
-    pasted = warp_to_frame(face, matrix, size)
-    inside = warp_to_frame(np.ones((model_size, model_size), np.float32), matrix, size) > 0.999
+    padding = model_padding(centering)
+    pasted = warp_to_frame(face, matrix, size, padding=padding)
+    square = np.ones((model_size, model_size), np.float32)
+    inside = warp_to_frame(square, matrix, size, padding=padding) > 0.999
     result = frame.copy()
     result[inside] = pasted[inside]
     return result
 
 
 def face_detail(
-    original: np.ndarray, swapped: np.ndarray, landmarks: np.ndarray, model_size: int
+    original: np.ndarray,
+    swapped: np.ndarray,
+    landmarks: np.ndarray,
+    model_size: int,
+    centering: str = LEGACY,
 ) -> FaceDetail:
     """Detail of the original, the swapped and the ceiling face, all in the original's geometry.
 
@@ -133,12 +151,13 @@ def face_detail(
         RGB frames of the same size.
     landmarks
         The original face's 68 landmarks in frame pixels.
-    model_size
-        Side of the model's input in pixels (sets the ceiling).
+    model_size, centering
+        Side of the model's input in pixels and the square it sees (together
+        they set the ceiling).
     """
     mask = inner_face_mask(landmarks)
     return FaceDetail(
         original=detail_energy(original, landmarks, mask),
         swapped=detail_energy(swapped, landmarks, mask),
-        ceiling=detail_energy(through_model(original, landmarks, model_size), landmarks, mask),
+        ceiling=detail_energy(through_model(original, landmarks, model_size, centering), landmarks, mask),
     )

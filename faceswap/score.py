@@ -35,7 +35,14 @@ import cv2
 import numpy as np
 
 from faceswap import __version__
-from faceswap.align import alignment_matrix, invert, transform_points, umeyama
+from faceswap.align import (
+    CENTERINGS,
+    DEFAULT_CENTERING,
+    alignment_matrix,
+    invert,
+    transform_points,
+    umeyama,
+)
 from faceswap.crops import read_crop
 from faceswap.detail import DETAIL_GATE, face_detail
 from faceswap.detect import FaceDetector, LandmarkPredictor
@@ -220,9 +227,12 @@ def face_region_mask(landmarks: np.ndarray, frame_shape: tuple[int, ...]) -> np.
     """
     height, width = frame_shape[:2]
     mask = np.zeros((height, width), np.uint8)
-    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
+    # The widest square any centering paints, and the hull with the forehead
+    # that hull masks reach: the region of every model, old or new.
+    margin = (max(CENTERINGS.values()) - 1.0) / 2.0
+    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64) * (1 + 2 * margin) - margin
     quad = transform_points(square, invert(alignment_matrix(landmarks)))
-    for polygon in (face_hull(landmarks), quad):
+    for polygon in (face_hull(landmarks, with_forehead=True), quad):
         cv2.fillConvexPoly(mask, np.round(polygon).astype(np.int32), 1)
     grow = max(1, round(FACE_REGION_MARGIN * interocular_distance(landmarks)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
@@ -292,6 +302,7 @@ def score(
     identity_every: int = 1,
     upsample: int = 0,
     model_size: int = DEFAULT_MODEL_SIZE,
+    centering: str = DEFAULT_CENTERING,
     identities: tuple[np.ndarray, np.ndarray | None] | None = None,
     progress: bool = True,
 ) -> ScoreReport:
@@ -313,6 +324,9 @@ def score(
     model_size
         Side in pixels of the input of the model that made the swap: the
         detail ceiling is what a perfect model of that size reaches.
+    centering
+        The square that model sees and paints (:data:`faceswap.align.CENTERINGS`),
+        for the same ceiling.
     identities
         The target's and the source's mean embeddings (:func:`identity_of`;
         the source's may be ``None``), made once for scoring several swaps:
@@ -330,6 +344,8 @@ def score(
         raise InputError("--identity-every must be at least 1")
     if model_size < 8:
         raise InputError(f"--model-size must be at least 8 px, not {model_size}")
+    if centering not in CENTERINGS:
+        raise InputError(f"--centering must be one of {', '.join(CENTERINGS)}, not {centering!r}")
     detector, predictor, embedder = FaceDetector("hog"), LandmarkPredictor(), FaceEmbedder()
     if identities is not None:
         target, source = identities
@@ -374,7 +390,7 @@ def score(
         row.background_psnr = round(
             psnr(first.image, second.image, ~face_region_mask(mine, first.image.shape)), 3
         )
-        detail = face_detail(first.image, second.image, mine, model_size)
+        detail = face_detail(first.image, second.image, mine, model_size, centering)
         if detail.ratio is not None and detail.ceiling_ratio is not None:
             row.detail, row.detail_ceiling = round(detail.ratio, 4), round(detail.ceiling_ratio, 4)
             row.detailed = detail.detailed()

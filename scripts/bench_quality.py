@@ -291,6 +291,7 @@ def evaluate(contender: Contender, point: int, yardstick: Yardstick, work: Path)
         [yardstick.training[0]],
         identity_every=yardstick.identity_every,
         model_size=model.input_size,
+        centering=model.centering,
         identities=yardstick.identities,
         progress=False,
     ).to_json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from faceswap.cli.train import CENTERINGS
 from faceswap.cli.validators import whole_number
 from faceswap.errors import InputError
 
@@ -72,10 +73,16 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     )
     parser.add_argument(
         "--model-size",
-        type=int,
+        type=whole_number(),
         metavar="PX",
         help="input size of the model that made the swap, for the detail ceiling "
         "(default: the one stored in -m's folder, else 64)",
+    )
+    parser.add_argument(
+        "--centering",
+        choices=CENTERINGS,
+        help="the square that model sees and paints, for the detail ceiling "
+        "(default: the one stored in -m's folder, else face)",
     )
     parser.set_defaults(handler=run)
 
@@ -94,15 +101,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         check_output_file(args.json, overwrite=args.overwrite)
 
+    from faceswap.align import DEFAULT_CENTERING
     from faceswap.score import DEFAULT_MODEL_SIZE, format_report, score
 
-    model_size = args.model_size
-    if model_size is None and args.model is not None:
+    model_size, centering = args.model_size, args.centering
+    if args.model is not None and (model_size is None or centering is None):
         from faceswap.model_folder import read_state
 
-        model_size = read_state(args.model).input_size
-    if model_size is None:
-        model_size = DEFAULT_MODEL_SIZE
+        state = read_state(args.model)
+        model_size = state.input_size if model_size is None else model_size
+        centering = state.centering if centering is None else centering
+    model_size = DEFAULT_MODEL_SIZE if model_size is None else model_size
+    centering = DEFAULT_CENTERING if centering is None else centering
 
     report = score(
         args.original,
@@ -112,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         identity_every=args.identity_every,
         upsample=args.upsample,
         model_size=model_size,
+        centering=centering,
         progress=not args.quiet,
     )
     print(format_report(report))

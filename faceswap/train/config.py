@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from faceswap.align import CENTERINGS
+from faceswap.align import CENTERINGS, DEFAULT_CENTERING
 from faceswap.augment import AugmentConfig
 from faceswap.errors import InputError
 
@@ -78,7 +78,7 @@ class TrainConfig:
     preview_every: int = 100
     preview_faces: int = 4
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    centering: str = "face"
+    centering: str = DEFAULT_CENTERING
     seed: int | None = None
 
     tensorboard: bool = False
