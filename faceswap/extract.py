@@ -58,7 +58,7 @@ from faceswap.extract_worker import (
 from faceswap.fileio import ensure_output_dir, remove_quietly, remove_stale_temporaries, safe_name
 from faceswap.identity import SAME_PERSON_THRESHOLD
 from faceswap.media.reader import IMAGE_SUFFIXES, VideoSource, list_images, list_videos, read_image
-from faceswap.signals import signal_name
+from faceswap.signals import hangup_ignored, signal_name
 from faceswap.track import DETECT_INTERVAL, DETECTION_FACE_PX
 
 log = logging.getLogger(__name__)
@@ -366,9 +366,10 @@ class _Pool:
             context.set_forkserver_preload(["faceswap.extract_worker", "faceswap.extract_preload"])
         else:
             context = multiprocessing.get_context("spawn")
-        self.progress = context.Array("q", 2)
-        #: A worker that cannot start writes why here (one line), see :func:`initialise`.
-        self.start_error = context.Array("c", 512)
+        with hangup_ignored():  # the shared arrays' locks start multiprocessing's resource tracker
+            self.progress = context.Array("q", 2)
+            #: A worker that cannot start writes why here (one line), see :func:`initialise`.
+            self.start_error = context.Array("c", 512)
         self.executor = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=context,
@@ -459,15 +460,16 @@ def _start_forkserver() -> None:
     """
     package_root = Path(__file__).resolve().parent.parent
     here = os.getcwd()
-    try:
-        os.chdir(package_root)
-    except OSError:  # an unreadable install folder: start it where we are
-        multiprocessing.forkserver.ensure_running()
-        return
-    try:
-        multiprocessing.forkserver.ensure_running()
-    finally:
-        os.chdir(here)
+    with hangup_ignored():  # the server and the resource tracker outlive a hangup (see there)
+        try:
+            os.chdir(package_root)
+        except OSError:  # an unreadable install folder: start it where we are
+            multiprocessing.forkserver.ensure_running()
+            return
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            os.chdir(here)
 
 
 # ----------------------------------------------------------------------------------------------

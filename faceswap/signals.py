@@ -131,6 +131,27 @@ def ignore_termination_in_worker() -> None:
             signal.signal(sig, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def hangup_ignored() -> Iterator[None]:
+    """SIGHUP ignored for the block: helper processes started in it (and their children) ignore it for good.
+
+    An ignored signal stays ignored across ``exec``. multiprocessing's
+    resource tracker and fork server ignore SIGINT (and the tracker SIGTERM)
+    but not SIGHUP, which a closed terminal sends to the whole process group:
+    they would die before the parent could stop its workers, and a new
+    tracker would then print tracebacks about resources it never saw.
+    Outside the main thread it does nothing.
+    """
+    if not (_in_main_thread() and hasattr(signal, "SIGHUP")):
+        yield
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def exit_guard(code: int, grace: float = EXIT_GRACE_S) -> None:
     """Make sure the process ends within ``grace`` seconds, with status ``code``.
 
