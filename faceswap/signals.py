@@ -29,7 +29,7 @@ TERMINATION_SIGNALS: tuple[signal.Signals, ...] = tuple(
 )
 #: Seconds the interpreter may take to shut down (leftover threads, exit handlers) before the
 #: process ends anyway, with the status it was going to have.
-EXIT_GRACE_S = 20.0
+EXIT_GRACE_S = 10.0
 
 
 class Interrupted(KeyboardInterrupt):

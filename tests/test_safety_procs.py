@@ -403,3 +403,34 @@ def test_a_killed_worker_is_reported_as_killed(workspace: Path, tmp_path: Path) 
     assert stderr.strip().splitlines() == [
         "faceswap extract: error: a worker process was killed by SIGKILL (out of memory? try fewer --jobs)"
     ]
+
+
+# ----------------------------------------------------------------------------------------------
+# The mechanism itself, in this process
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_termination_signals_raise_interrupted_and_handlers_come_back(name: str) -> None:
+    from faceswap.signals import Interrupted, termination_raises
+
+    sig = getattr(signal, name)
+    before = signal.getsignal(sig)
+    with pytest.raises(Interrupted) as caught, termination_raises():
+        os.kill(os.getpid(), sig)
+        time.sleep(5)  # the handler raises long before
+    assert caught.value.signum == sig and caught.value.exit_code == 128 + sig
+    assert isinstance(caught.value, KeyboardInterrupt)
+    assert signal.getsignal(sig) == before
+
+
+def test_a_stop_request_comes_first_and_a_second_signal_raises() -> None:
+    from faceswap.signals import Interrupted, stop_requests
+
+    requested: list[int] = []
+    with pytest.raises(Interrupted) as caught, stop_requests(requested.append):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)
+        assert requested == [signal.SIGTERM]
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    assert caught.value.signum == signal.SIGTERM
