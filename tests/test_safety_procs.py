@@ -434,3 +434,15 @@ def test_a_stop_request_comes_first_and_a_second_signal_raises() -> None:
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)
     assert caught.value.signum == signal.SIGTERM
+
+
+def test_a_worker_start_failure_is_kept_as_one_line() -> None:
+    import multiprocessing
+
+    from faceswap.extract_worker import report_failure
+
+    buffer = multiprocessing.get_context("spawn").Array("c", 64)
+    report_failure(buffer, OSError("model file\nunreadable: " + "x" * 100))
+    report_failure(buffer, RuntimeError("a later failure"))  # the first one is what went wrong
+    line = buffer.value.decode()
+    assert line.startswith("OSError: model file unreadable: x") and "\n" not in line and len(line) == 63
