@@ -603,6 +603,8 @@ def convert(
         log.info("%s", choice.format())
     times = source.info.frame_times if isinstance(source, VideoSource) else None
     plan = make_plan(frames, times, smooth=options.smooth, wanted=wanted)
+    # The plan is all the pipeline needs: the records (a few kB a frame) go before it starts.
+    del frames, alignments
     summary = ConvertSummary(output, deleted=deleted, other_people=other_people)
     from faceswap.runtime import opencv_single_threaded
 

@@ -282,8 +282,10 @@ def run_demo(
     )
     model_dir = work / "model"
     trained = train(faces[0], faces[1], model_dir, config, time_limit=minutes * 60, progress=progress)
-    if trained.reason == "interrupted":  # Ctrl-C or SIGTERM: the model is saved; stop the demo too
-        raise KeyboardInterrupt
+    if trained.signal is not None:  # Ctrl-C, SIGTERM or SIGHUP: the model is saved; stop the demo too
+        from faceswap.signals import Interrupted
+
+        raise Interrupted(trained.signal)
 
     log.info("demo 4/5: converting the astronaut's clip to Grace Hopper's face")
     alignments = faces[0] / ALIGNMENTS_NAME

@@ -27,6 +27,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -58,6 +59,7 @@ from faceswap.extract_worker import (
 from faceswap.fileio import ensure_output_dir, remove_quietly, remove_stale_temporaries, safe_name
 from faceswap.identity import SAME_PERSON_THRESHOLD
 from faceswap.media.reader import IMAGE_SUFFIXES, VideoSource, list_images, list_videos, read_image
+from faceswap.signals import hangup_ignored, signal_name
 from faceswap.track import DETECT_INTERVAL, DETECTION_FACE_PX
 
 log = logging.getLogger(__name__)
@@ -367,13 +369,17 @@ class _Pool:
             context.set_forkserver_preload(["faceswap.extract_worker", "faceswap.extract_preload"])
         else:
             context = multiprocessing.get_context("spawn")
-        self.progress = context.Array("q", 2)
+        with hangup_ignored():  # the shared arrays' locks start multiprocessing's resource tracker
+            self.progress = context.Array("q", 2)
+            #: A worker that cannot start writes why here (one line), see :func:`initialise`.
+            self.start_error = context.Array("c", 512)
         self.executor = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=context,
             initializer=initialise,
-            initargs=(config, self.progress, with_identity),
+            initargs=(config, self.progress, with_identity, self.start_error),
         )
+        self._workers: dict[int, Any] = {}
 
     def warm_up(self) -> None:
         """Start loading the models without waiting for them.
@@ -383,16 +389,45 @@ class _Pool:
         a fork server, a first task starts a worker, which loads its own.
         """
         if self.forkserver:
-            multiprocessing.forkserver.ensure_running()
+            _start_forkserver()
         else:
             self.submit(os.getpid)
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future:
         """Queue a call in a worker."""
         try:
-            return self.executor.submit(function, *args)
+            future = self.executor.submit(function, *args)
         except BrokenProcessPool:
-            raise FaceswapError(_DIED) from None
+            raise FaceswapError(self.death()) from None
+        self._workers.update(getattr(self.executor, "_processes", None) or {})
+        return future
+
+    def result(self, future: Future) -> Any:
+        """A worker's result; a worker that died becomes one line that says how."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise FaceswapError(self.death()) from None
+
+    def death(self) -> str:
+        """What became of the worker that broke the pool: its own one-line error, or how it ended."""
+        line = self.start_error.value.decode("utf-8", "replace")
+        if line:
+            return f"a worker process could not start: {line}"
+        self._workers.update(getattr(self.executor, "_processes", None) or {})
+        codes = [process.exitcode for process in self._workers.values()]
+        # The pool terminates (SIGTERM) the other workers once one has died.
+        died = [code for code in codes if code not in (None, 0, -signal.SIGTERM)] or [
+            code for code in codes if code == -signal.SIGTERM
+        ]
+        if not died:
+            return "a worker process ended unexpectedly"
+        code = died[0]
+        if code < 0:
+            name = signal_name(-code)
+            hint = " (out of memory? try fewer --jobs)" if code == -signal.SIGKILL else ""
+            return f"a worker process was killed by {name}{hint}"
+        return f"a worker process exited with status {code}"
 
     def close(self, *, cancel: bool) -> None:
         """Stop the workers: at once (and without waiting for running chunks) when ``cancel``."""
@@ -417,15 +452,27 @@ class _Pool:
             self.executor.shutdown(wait=True)
 
 
-_DIED = "a worker process died unexpectedly (out of memory? try fewer --jobs)"
+def _start_forkserver() -> None:
+    """Start the fork server in the folder that holds this ``faceswap`` package.
 
-
-def _result(future: Future) -> Any:
-    """A worker's result, with a dead worker turned into one readable line."""
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        raise FaceswapError(_DIED) from None
+    The server runs ``python -c``, so its module search starts with its current
+    folder (and Python 3.11 and older ignore the parent's ``sys.path`` there):
+    started in a folder that holds another ``faceswap`` (a clone of this
+    repository, say), it would preload that one, and every worker with it. The
+    workers themselves still run in the caller's folder (relative paths hold).
+    """
+    package_root = Path(__file__).resolve().parent.parent
+    here = os.getcwd()
+    with hangup_ignored():  # the server and the resource tracker outlive a hangup (see there)
+        try:
+            os.chdir(package_root)
+        except OSError:  # an unreadable install folder: start it where we are
+            multiprocessing.forkserver.ensure_running()
+            return
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            os.chdir(here)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -476,21 +523,25 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
         else 1.0,
     )
     pool = _Pool(config, jobs, bool(options.reference))
+    summary = Summary()
     cancel = True
     try:
         # The models load (about a second) while the inputs are probed.
         pool.warm_up()
         sources = plan_sources(input_path, options.output)
-        summary = Summary(sources=len(sources))
+        summary.sources = len(sources)
         reference = None
         if options.reference:
             photos = tuple(str(photo) for photo in options.reference)
-            reference = _result(pool.submit(reference_identity, photos, options.upsample))
+            reference = pool.result(pool.submit(reference_identity, photos, options.upsample))
         for source in sources:
             _extract_source(source, options, pool, reference, summary)
         cancel = False
     finally:
         pool.close(cancel=cancel)
+        if cancel:  # the stopped workers' half-written crops
+            for folder in summary.outputs:
+                remove_stale_temporaries(folder)
     summary.elapsed = time.perf_counter() - started
     return summary
 
@@ -516,7 +567,7 @@ def _extract_source(
                 done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                 update()
                 for future in done:
-                    result: ChunkResult = _result(future)
+                    result: ChunkResult = pool.result(future)
                     if result.error:
                         raise FaceswapError(result.error)
                     for warning in result.warnings:

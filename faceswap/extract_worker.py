@@ -16,8 +16,8 @@ same records whichever worker runs it, and an interrupted run finished with
 from __future__ import annotations
 
 import dataclasses
+import os
 import resource
-import signal
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -37,6 +37,7 @@ from faceswap.identity import FaceEmbedder, distance, identity_of_photos
 from faceswap.landmarks import interocular_distance
 from faceswap.media.probe import VideoInfo
 from faceswap.media.reader import VideoSource, prefetch, read_image
+from faceswap.signals import ignore_termination_in_worker
 from faceswap.track import DETECT_INTERVAL, FaceTracker, Track, box_width
 
 # Temporal smoothing of landmarks: a centred, edge-preserving (bilateral)
@@ -153,14 +154,39 @@ def preload_models() -> None:
         _preloaded["predictor"] = LandmarkPredictor()
 
 
-def initialise(config: WorkerConfig, progress: Any, with_identity: bool) -> None:
+#: Exit status of a worker whose start failed; its one-line reason is in the shared error buffer.
+START_FAILED = 3
+
+
+def initialise(config: WorkerConfig, progress: Any, with_identity: bool, error: Any = None) -> None:
     """Load the models once per worker process (pool initializer).
 
-    Ctrl-C is left to the parent, which saves the finished chunks and then
-    stops the workers; OpenCV runs single-threaded because the workers already
-    use every core.
+    Ctrl-C and SIGHUP are left to the parent, which saves the finished chunks
+    and then stops the workers (see :func:`faceswap.signals.ignore_termination_in_worker`);
+    OpenCV runs single-threaded because the workers already use every core.
+    A failure is written, as one line, to ``error`` (a shared character
+    array) and ends the worker with :data:`START_FAILED`, for the parent to
+    report instead of a traceback.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_termination_in_worker()
+    try:
+        _load_models(config, progress, with_identity)
+    except BaseException as failure:
+        report_failure(error, failure)
+        os._exit(START_FAILED)
+
+
+def report_failure(buffer: Any, failure: BaseException) -> None:
+    """Write ``failure`` as one line into the shared character array ``buffer`` (first failure wins)."""
+    if buffer is None:
+        return
+    line = " ".join(f"{type(failure).__name__}: {failure}".split()).encode("utf-8", "replace")
+    with buffer.get_lock():
+        if not buffer.value:
+            buffer.value = line[: len(buffer) - 1]
+
+
+def _load_models(config: WorkerConfig, progress: Any, with_identity: bool) -> None:
     cv2.setNumThreads(1)
     global _progress
     _progress = progress

@@ -108,7 +108,7 @@ def test_ctrl_c_leaves_a_valid_file_and_no_processes(tmp_path: Path) -> None:
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    assert stderr.strip().splitlines() == ["faceswap extract: interrupted"]
+    assert stderr.strip().splitlines() == ["faceswap extract: interrupted (SIGINT)"]
     # Valid, with whole chunks only; not written at all while no chunk had finished.
     saved = output / ALIGNMENTS_NAME
     if saved.exists():

@@ -114,13 +114,14 @@ def test_ctrl_c_saves_a_loadable_checkpoint(tmp_path: Path, faces_d18: Path, fac
             assert process.poll() is None and time.monotonic() < deadline, output.decode()
             time.sleep(0.2)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=120) == 0, output.decode()
+        assert process.wait(timeout=120) == 128 + signal.SIGINT, output.decode()
     finally:
         if process.poll() is None:
             process.kill()
         reader.join()
     text = output.decode()
     assert "SIGINT: stopping after this step and saving" in text and "(interrupted)" in text
+    assert text.strip().splitlines()[-1] == "faceswap train: interrupted (SIGINT)"
     assert "Traceback" not in text
     state = json.loads((model / "state.json").read_text())
     assert state["iteration"] >= 1

@@ -6,7 +6,8 @@ that imports and calls the pipeline. Pipelines are imported lazily, so
 ``faceswap extract --help`` answers without loading TensorFlow.
 
 Exit status: 0 success, 1 a problem with the input or the machine (one line on
-stderr, see :mod:`faceswap.errors`), 2 a usage error, 130 interrupted.
+stderr, see :mod:`faceswap.errors`), 2 a usage error, 128 + the signal's number
+when SIGINT, SIGTERM or SIGHUP stopped it (130 for Ctrl-C; see :mod:`faceswap.signals`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from faceswap import __version__
 from faceswap.errors import FaceswapError
+from faceswap.signals import exit_guard, interruption, signal_name, termination_raises
 
 #: Subcommands in the order ``--help`` lists them (module names in this package).
 COMMANDS = ("extract", "sort", "train", "convert", "score", "demo")
@@ -104,7 +106,11 @@ class _Formatter(logging.Formatter):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``faceswap`` console script; returns the exit status."""
+    """Entry point of the ``faceswap`` console script; returns the exit status.
+
+    Without ``argv`` (a program: the arguments come from ``sys.argv``) the
+    process is also sure to end once the status is known (:func:`faceswap.signals.exit_guard`).
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -112,7 +118,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else 2
     verbose = getattr(args, "verbose", False)
     configure_logging(verbose, getattr(args, "quiet", False))
-    prog = f"faceswap {args.command}"
+    with termination_raises():
+        code = _run(args, f"faceswap {args.command}", verbose)
+    if argv is None:
+        exit_guard(code)
+    return code
+
+
+def _run(args: argparse.Namespace, prog: str, verbose: bool) -> int:
+    """Run the subcommand; every way it can end becomes an exit status (and at most one line)."""
     try:
         return int(args.handler(args) or 0)
     except FaceswapError as error:
@@ -120,9 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"{prog}: error: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:  # Ctrl-C, SIGTERM or SIGHUP: the pipeline has cleaned up
+        stopped = interruption(error)
+        print(f"{prog}: interrupted ({signal_name(stopped.signum)})", file=sys.stderr)
+        return stopped.exit_code
     except MemoryError:
         print(f"{prog}: error: out of memory (try a smaller --batch-size or fewer --jobs)", file=sys.stderr)
         return 1

@@ -53,7 +53,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         description=(
             "Train one shared encoder and two decoders on the aligned faces of person A and person B\n"
             "(folders made by 'faceswap extract'). Training stops when the smoothed face loss of both\n"
-            "sides reaches --target-loss, after --iterations or --time, or on Ctrl-C; the model is saved\n"
+            "sides reaches --target-loss, after --iterations or --time, or on Ctrl-C (or SIGTERM, SIGHUP:\n"
+            "exit status 128 + the signal number); the model is saved\n"
             "every --save-every iterations and on stopping. Watch preview.png (original, reconstruction\n"
             "and swap of fixed faces) and loss.png in the model folder. --resume goes on exactly where\n"
             "a run stopped, with its stored settings unless given again."
@@ -337,4 +338,8 @@ def run(args: argparse.Namespace) -> int:
         result.loss_b,
         model_dir,
     )
+    if result.signal is not None:  # saved; the exit status still says a signal stopped it
+        from faceswap.signals import Interrupted
+
+        raise Interrupted(result.signal)
     return 0

@@ -44,7 +44,7 @@ def train(
 
     Training stops at the first of: ``iterations`` more steps, ``time_limit``
     seconds, the smoothed face loss of both sides at most
-    ``config.target_loss`` (default 0.02; 0: never), Ctrl-C or SIGTERM (when
+    ``config.target_loss`` (default 0.02; 0: never), Ctrl-C, SIGTERM or SIGHUP (when
     called from the main thread). The model is saved every
     ``config.save_every`` iterations and when training stops, with
     ``preview.png`` and ``loss.png``.

@@ -12,7 +12,7 @@ The one-call API is :func:`faceswap.train.train`; a session gives finer control:
 
 :meth:`TrainingSession.run` trains until the first of: ``iterations`` more
 steps, ``time_limit`` seconds, the smoothed face loss of both sides at most
-``config.target_loss``, Ctrl-C (SIGINT) or SIGTERM. The model is saved every
+``config.target_loss``, Ctrl-C (SIGINT), SIGTERM or SIGHUP. The model is saved every
 ``config.save_every`` iterations and when the run stops; a NaN or infinite
 loss stops it with :class:`faceswap.errors.TrainingDivergedError`, leaving the
 last good checkpoint as it was.
@@ -26,8 +26,6 @@ import logging
 import math
 import os
 import secrets
-import signal
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +38,7 @@ import numpy as np
 from faceswap.errors import InputError, ModelError, TrainingDivergedError
 from faceswap.fileio import ensure_output_dir, remove_stale_temporaries
 from faceswap.model_folder import STATE_FILE, TrainingState, read_state
+from faceswap.signals import signal_name, stop_requests
 from faceswap.train.config import TrainConfig
 from faceswap.train.dataset import BatchSource, FaceSet, check_two_sides, list_faces, load_faces
 
@@ -97,6 +96,8 @@ class TrainResult:
     loss_history
         ``(iteration, loss_a, loss_b)`` of every step of all runs (per-step
         face losses; beyond 20,000 steps older rows are averaged in pairs).
+    signal
+        With ``reason`` ``"interrupted"``: the number of the signal that stopped it.
     """
 
     iteration: int
@@ -107,6 +108,7 @@ class TrainResult:
     faces_per_second: float
     model_dir: Path
     loss_history: tuple[tuple[int, float, float], ...] = ()
+    signal: int | None = None
 
 
 def format_duration(seconds: float) -> str:
@@ -160,28 +162,6 @@ def _precision(mixed: bool) -> Iterator[None]:
         yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
-
-
-@contextlib.contextmanager
-def _graceful_stop(request: Callable[[str], None]) -> Iterator[None]:
-    """First Ctrl-C (or SIGTERM): ask the run to stop after this step and save. Second: stop at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
-
-    def handler(signum: int, frame: object) -> None:
-        received.append(signum)
-        if len(received) > 1:
-            raise KeyboardInterrupt
-        request(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 class TrainingSession:
@@ -409,7 +389,7 @@ class TrainingSession:
         # The final save runs under the same Ctrl-C handling: a first Ctrl-C there changes nothing.
         from faceswap.runtime import opencv_single_threaded
 
-        with _graceful_stop(monitor.request_stop), opencv_single_threaded():
+        with stop_requests(monitor.request_stop), opencv_single_threaded():
             with monitor.progress_bar():
                 self.trainer.fit(
                     self.dataset(),
@@ -437,6 +417,7 @@ class TrainingSession:
             loss_history=tuple(
                 (int(row[0]), float(row[1]), float(row[2])) for row in self.state.loss_history
             ),
+            signal=monitor.stop_signal,
         )
 
     def smoothed_losses(self) -> tuple[float, float]:
@@ -603,14 +584,18 @@ class _Monitor:
         self.faces_per_second = 0.0
         self._step_seconds: float | None = None
         self._bar: Any = None
-        self._stop_requested: str | None = None
+        #: The signal that asked the run to stop (see :meth:`request_stop`).
+        self.stop_signal: int | None = None
 
     # -- stop requests ---------------------------------------------------------------------------
 
-    def request_stop(self, why: str) -> None:
+    def request_stop(self, signum: int) -> None:
         """Called from a signal handler: finish this step, save, stop."""
-        self._stop_requested = why
-        log.warning("%s: stopping after this step and saving (press Ctrl-C again to quit at once)", why)
+        self.stop_signal = signum
+        log.info(
+            "%s: stopping after this step and saving (press Ctrl-C again to quit at once)",
+            signal_name(signum),
+        )
 
     @contextlib.contextmanager
     def progress_bar(self) -> Iterator[None]:
@@ -682,7 +667,7 @@ class _Monitor:
         self._bar.update(1)
 
     def _stop_reason(self, iteration: int, now: float) -> str | None:
-        if self._stop_requested:
+        if self.stop_signal is not None:
             return "interrupted"
         if self.session.reached_target():
             return "target"
