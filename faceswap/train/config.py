@@ -80,7 +80,7 @@ class TrainConfig:
 
     model: str | None = None
     batch_size: int = 16
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
     lr_schedule: str = "constant"
