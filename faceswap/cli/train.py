@@ -164,7 +164,10 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "-b", "--batch-size", type=int, metavar="N", help="faces per side per step (default: 16)"
     )
     learn.add_argument(
-        "--learning-rate", type=float, metavar="LR", help="Adam learning rate, the peak of the schedule (default: 1e-04)"
+        "--learning-rate",
+        type=float,
+        metavar="LR",
+        help="Adam learning rate, the peak of the schedule (default: 1e-04)",
     )
     learn.add_argument("--beta-1", type=float, metavar="B", help="Adam beta_1 (default: 0.5)")
     learn.add_argument("--beta-2", type=float, metavar="B", help="Adam beta_2 (default: 0.999)")
