@@ -25,10 +25,14 @@ from faceswap.train.loss import face_loss, ms_ssim_scales
 from faceswap.train.schedule import FINAL_FRACTION, learning_rate_at
 from faceswap.train.smoothing import DECAY, BiasCorrectedEMA, ema_curve
 from faceswap.train.step import make_optimizer
+from tests.test_convert import short_clip  # noqa: F401 - a fixture
 
 QUIET = Hardware(progress=False)
 TINY = ModelSpec("tiny", 64, (8, 16, 32, 64), 32, 16, (16, 8, 8), "test network")
 TINY_RES = ModelSpec("tiny_res", 64, (8, 16, 32, 64), 32, 16, (16, 8, 8), "test network", residual=True)
+TINY_128 = ModelSpec(
+    "tiny128", 128, (8, 16, 32, 64, 64), 32, 16, (16, 8, 8, 8), "test network", residual=True
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,6 +40,7 @@ def tiny_models():
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(MODELS, "tiny", TINY)
         patch.setitem(MODELS, "tiny_res", TINY_RES)
+        patch.setitem(MODELS, "tiny128", TINY_128)
         yield
 
 
@@ -147,6 +152,40 @@ def test_residual128_paints_128_px_faces_and_survives_a_keras_round_trip(tmp_pat
     loaded = load_keras_model(path)
     for got, expected in zip(loaded([faces, faces]), outputs, strict=True):
         np.testing.assert_allclose(np.asarray(got), expected, atol=1e-6)
+
+
+def test_convert_and_the_training_preview_work_at_128_px(
+    tmp_path: Path,
+    short_clip: tuple[Path, Path],  # noqa: F811 - the fixture imported above
+    faces_d18: Path,
+    faces_d19: Path,
+) -> None:
+    from faceswap.convert import ConvertOptions, convert
+    from faceswap.model_folder import load_swap_model
+    from tests.convert_support import random_model_folder
+
+    model = load_swap_model(random_model_folder(tmp_path / "res", "residual128"))
+    assert model.input_size == 128
+    shapes = []
+
+    class Recording:
+        input_size = model.input_size
+
+        def predict(self, faces: np.ndarray, decoder: str):
+            result = model.predict(faces, decoder)
+            shapes.append((faces.shape[1:], result[0].shape[1:], result[1].shape[1:]))
+            return result
+
+    clip, alignments = short_clip
+    options = ConvertOptions(
+        model=tmp_path / "res", output=tmp_path / "p.png", alignments=alignments, preview=12, progress=False
+    )
+    convert(clip, options, model=Recording())
+    assert shapes == [((128, 128, 3), (128, 128, 3), (128, 128, 1))]
+    session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, tiny(model="tiny128"), QUIET)
+    image = session.preview()
+    faces = session.config.preview_faces
+    assert image.shape[0] - 128 * faces in (28,) and image.shape[1] == 6 * 128 + 8  # 128-px tiles, 1:1
 
 
 # -- the default model ---------------------------------------------------------------------------
