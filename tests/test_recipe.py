@@ -298,3 +298,17 @@ def test_a_frozen_encoder_keeps_its_weights_while_the_decoders_learn_then_trains
     assert resumed.config.freeze_encoder == 3 and resumed.config.init_from == str(source_model)
     resumed.run(iterations=2)
     assert not same(weights_of(resumed.network, "encoder"), weights_of(source, "encoder"))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--pretrain", "faces", "more_faces"), "--pretrain names the one faces folder"),
+        (("-m", "models/x", "--resume", "--init-from", "models/y"), "--init-from starts a new model"),
+        (("a", "b", "--init-from", "no/such/model"), "no/such/model: no such model folder"),
+    ],
+)
+def test_conflicting_reuse_options_are_one_line(arguments: tuple[str, ...], message: str) -> None:
+    from tests.test_train_cli import faceswap, one_error_line
+
+    assert message in one_error_line(faceswap("train", *arguments))
