@@ -311,6 +311,8 @@ class TrainingSession:
         """
         model_dir = Path(model_dir)
         state = read_state(model_dir)
+        if changes.get("model") is None:  # not given: the stored one
+            changes.pop("model", None)
         if changes.get("model", state.model) != state.model:
             raise InputError(
                 f"{model_dir} holds a {state.model!r} model; it cannot resume as {changes['model']!r}"
