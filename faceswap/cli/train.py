@@ -9,6 +9,7 @@ from typing import Any
 
 from faceswap.cli.validators import duration, finite_float, whole_number
 from faceswap.errors import InputError
+from faceswap.train.config import INIT_DECODERS, LOSSES, SCHEDULES
 
 log = logging.getLogger("faceswap")
 
@@ -29,6 +30,10 @@ _RECIPE = (
     "learning_rate",
     "beta_1",
     "beta_2",
+    "lr_schedule",
+    "warmup",
+    "decay_iterations",
+    "clip_norm",
     "loss",
     "mask_weight",
     "background_weight",
@@ -38,6 +43,9 @@ _RECIPE = (
     "preview_every",
     "preview_faces",
     "seed",
+    "init_from",
+    "init_decoders",
+    "freeze_encoder",
     "tensorboard",
     "timelapse",
 )
@@ -64,6 +72,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
             "examples:\n"
             "  faceswap train faces/alice faces/bob -m models/alice-bob --model lite --time 30m\n"
             "  faceswap train -m models/alice-bob --resume --iterations 5000\n"
+            "  faceswap train --pretrain faces/many-people -m models/pretrained --time 2h\n"
+            "  faceswap train faces/carol faces/dan --init-from models/pretrained --freeze-encoder 200\n"
             "\n"
             "Model folder: model.keras (weights and optimizer state), state.json, best/ (the checkpoint\n"
             "with the lowest loss), preview.png, loss.png, timelapse/ and tensorboard/ when asked for.\n"
@@ -102,8 +112,9 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--model",
         metavar="NAME",
         help="network: original (64 px, 82 M parameters, for GPUs), lite (64 px, every width halved, "
-        "for CPUs) or original128 (128 px, for GPUs with 8 GB or more) (default: original; "
-        "stored with the model)",
+        "for CPUs), original128 (128 px, for GPUs with 8 GB or more) or residual128 (128 px, light "
+        "encoder, residual decoders; about half lite's speed) (default: original with a GPU, lite "
+        "without; with --init-from, its model; stored with the model)",
     )
     run_group.add_argument(
         "--centering",
@@ -128,8 +139,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--target-loss",
         type=finite_float(),
         metavar="X",
-        help="stop when the face loss of both sides, averaged over the last 100 iterations, is at most X "
-        "(default: 0.02; 0 never stops)",
+        help="stop when the smoothed face loss of both sides (the moving average the progress bar "
+        "shows, about the last 20 iterations) is at most X (default: 0.02; 0 never stops)",
     )
     run_group.add_argument(
         "--save-every",
@@ -169,14 +180,42 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         help="faces per side per step, at most 1024 (default: 16)",
     )
     learn.add_argument(
-        "--learning-rate", type=finite_float(), metavar="LR", help="Adam learning rate (default: 5e-05)"
+        "--learning-rate",
+        type=finite_float(),
+        metavar="LR",
+        help="Adam learning rate, the peak of the schedule (default: 1e-04)",
     )
     learn.add_argument("--beta-1", type=finite_float(), metavar="B", help="Adam beta_1 (default: 0.5)")
     learn.add_argument("--beta-2", type=finite_float(), metavar="B", help="Adam beta_2 (default: 0.999)")
     learn.add_argument(
+        "--lr-schedule",
+        choices=SCHEDULES,
+        help="after the warm-up, keep --learning-rate (constant) or let it fall along a half cosine "
+        "to a tenth of it over --decay-iterations (cosine) (default: constant)",
+    )
+    learn.add_argument(
+        "--warmup",
+        type=whole_number(),
+        metavar="N",
+        help="raise the learning rate linearly from 0 over the first N iterations (default: 0)",
+    )
+    learn.add_argument(
+        "--decay-iterations",
+        type=whole_number(),
+        metavar="N",
+        help="iterations of the cosine decay, after the warm-up (default: 20000)",
+    )
+    learn.add_argument(
+        "--clip-norm",
+        type=finite_float(),
+        metavar="X",
+        help="scale each step's gradients down to a global norm of at most X (default: 0, no clipping)",
+    )
+    learn.add_argument(
         "--loss",
-        choices=("mae", "ssim"),
-        help="face loss: mae (mean absolute error) or ssim (structural dissimilarity) (default: mae)",
+        choices=LOSSES,
+        help="face loss: mae (mean absolute error), ssim (structural dissimilarity), mae+dssim (their "
+        "mean) or ms-ssim (multi-scale structural dissimilarity) (default: mae)",
     )
     learn.add_argument(
         "--mask-weight",
@@ -201,6 +240,33 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         type=whole_number(),
         metavar="N",
         help="fixes weight initialisation and batches (default: random, stored)",
+    )
+    reuse = parser.add_argument_group("starting from another model")
+    reuse.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="MODEL_DIR",
+        help="start a new model from the encoder (and the decoders of --init-decoders) of this trained "
+        "model folder; the architectures must match",
+    )
+    reuse.add_argument(
+        "--init-decoders",
+        choices=INIT_DECODERS,
+        metavar="|".join(INIT_DECODERS),
+        help="which decoders --init-from copies, each from the same side of the source (default: a,b)",
+    )
+    reuse.add_argument(
+        "--freeze-encoder",
+        type=whole_number(),
+        metavar="N",
+        help="keep the encoder unchanged for the first N iterations while the decoders learn (default: 0)",
+    )
+    reuse.add_argument(
+        "--pretrain",
+        type=Path,
+        metavar="FACES",
+        help="pre-train on one folder of many people's faces (both decoders on the same faces), "
+        "to be used with --init-from by later pairs; replaces FACES_A and FACES_B",
     )
     augment = parser.add_argument_group("augmentation (stored with the model)")
     augment.add_argument(
@@ -267,6 +333,8 @@ def default_model_dir(faces_a: Path, faces_b: Path) -> Path:
 def settings(args: argparse.Namespace) -> dict[str, Any]:
     """The recipe options given on the command line (TrainConfig fields), augmentation included."""
     given = {name: getattr(args, name) for name in _RECIPE if getattr(args, name) is not None}
+    if "init_from" in given:
+        given["init_from"] = str(given["init_from"])
     scaled = {"zoom": 0.01, "shift": 0.01, "warp": 1 / 160}
     changes = {
         name: getattr(args, name) * scaled.get(name, 1.0)
@@ -282,6 +350,12 @@ def run(args: argparse.Namespace) -> int:
     """Start or resume training, and report how it ended."""
     if args.iterations is not None and args.iterations < 1:
         raise InputError(f"--iterations must be at least 1, not {args.iterations}")
+    if args.pretrain is not None:
+        if args.faces_a is not None or args.faces_b is not None or args.resume:
+            raise InputError("--pretrain names the one faces folder: give no FACES_A, FACES_B or --resume")
+        args.faces_a = args.faces_b = args.pretrain
+    if args.resume and args.init_from is not None:
+        raise InputError("--init-from starts a new model; --resume goes on with the one in --model-dir")
     if args.resume:
         if args.model_dir is None:
             if args.faces_a is None or args.faces_b is None:

@@ -61,9 +61,9 @@ def train(
         The recipe: model, batch size, learning rate, loss, augmentation
         (:class:`faceswap.augment.AugmentConfig`), target loss, save and
         preview intervals, seed. Default: :class:`TrainConfig`'s defaults
-        (the ``original`` model; choose ``model="lite"`` on a CPU). With
+        (the model chosen by the hardware: ``original`` with a GPU, ``lite`` without). With
         ``resume``: ``None`` keeps the stored recipe; a config replaces it
-        (its ``model`` must be the stored one; ``seed=None`` keeps the
+        (its ``model`` must be the stored one or ``None``; ``seed=None`` keeps the
         stored seed).
     iterations
         Stop after this many more steps (``None``: no limit).

@@ -21,7 +21,11 @@ from faceswap.augment import AugmentConfig
 from faceswap.errors import InputError
 
 #: Face losses (see :mod:`faceswap.train.loss`).
-LOSSES = ("mae", "ssim")
+LOSSES = ("mae", "ssim", "mae+dssim", "ms-ssim")
+#: Learning-rate schedules after the warm-up (see :mod:`faceswap.train.schedule`).
+SCHEDULES = ("constant", "cosine")
+#: Which decoders ``--init-from`` copies (each from the source's decoder of the same side).
+INIT_DECODERS = ("none", "a", "b", "a,b")
 
 
 @dataclass(frozen=True)
@@ -31,13 +35,23 @@ class TrainConfig:
     Attributes
     ----------
     model
-        Network name (a key of :data:`faceswap.model.MODELS`).
+        Network name (a key of :data:`faceswap.model.MODELS`); ``None``: chosen
+        when training starts, by the hardware (see
+        :func:`faceswap.model.default_model`), or the ``init_from`` model's.
     batch_size
         Faces per side per step (across all devices).
     learning_rate, beta_1, beta_2
-        Adam's settings.
+        Adam's settings (``learning_rate``: the peak of the schedule).
+    lr_schedule, warmup, decay_iterations
+        The learning rate rises linearly from ``learning_rate / warmup`` to
+        ``learning_rate`` over the first ``warmup`` iterations, then stays
+        (``"constant"``) or falls along a half cosine to a tenth of it over
+        ``decay_iterations`` more and stays there (``"cosine"``).
+    clip_norm
+        Rescale each step's gradients so that their global norm is at most
+        this (0: no clipping).
     loss
-        Face loss, ``"mae"`` or ``"ssim"`` (see :mod:`faceswap.train.loss`).
+        Face loss, one of :data:`LOSSES` (see :mod:`faceswap.train.loss`).
     mask_weight
         Weight of the mask loss against the face loss.
     background_weight
@@ -60,15 +74,25 @@ class TrainConfig:
     seed
         Fixes the weight initialisation and every batch (``None``: a random
         seed, chosen when training starts and stored).
+    init_from, init_decoders
+        A model folder whose encoder (and the decoders named by
+        ``init_decoders``, one of :data:`INIT_DECODERS`) a new model starts
+        from; kept for the record (resuming never reloads it).
+    freeze_encoder
+        The encoder does not change in the first this many iterations.
     tensorboard, timelapse
         Write TensorBoard scalars; keep every preview in ``timelapse/``.
     """
 
-    model: str = "original"
+    model: str | None = None
     batch_size: int = 16
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
+    lr_schedule: str = "constant"
+    warmup: int = 0
+    decay_iterations: int = 20000
+    clip_norm: float = 0.0
     loss: str = "mae"
     mask_weight: float = 0.1
     background_weight: float = 0.2
@@ -80,6 +104,9 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     centering: str = DEFAULT_CENTERING
     seed: int | None = None
+    init_from: str | None = None
+    init_decoders: str = "a,b"
+    freeze_encoder: int = 0
 
     tensorboard: bool = False
     timelapse: bool = False
@@ -89,13 +116,25 @@ class TrainConfig:
             object.__setattr__(self, "augment", _augment(AugmentConfig(), self.augment))
         if not isinstance(self.augment, AugmentConfig):
             raise InputError(f"augment must be an AugmentConfig, not {self.augment!r}")
-        if not isinstance(self.model, str) or not self.model:
+        if self.model is not None and (not isinstance(self.model, str) or not self.model):
             raise InputError(f"model must be a name, not {self.model!r}")
         if self.centering not in CENTERINGS:
             raise InputError(f"unknown centering {self.centering!r} (choose from {', '.join(CENTERINGS)})")
         if self.loss not in LOSSES:
             raise InputError(f"unknown loss {self.loss!r} (choose from {', '.join(LOSSES)})")
-        for name in ("batch_size", "save_every", "preview_every", "preview_faces"):
+        if self.lr_schedule not in SCHEDULES:
+            raise InputError(f"unknown lr-schedule {self.lr_schedule!r} (choose from {', '.join(SCHEDULES)})")
+        if self.init_decoders not in INIT_DECODERS:
+            raise InputError(
+                f"init-decoders must be one of {', '.join(INIT_DECODERS)}, not {self.init_decoders!r}"
+            )
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):
+            raise InputError(f"init-from must be a model folder, not {self.init_from!r}")
+        for name in ("warmup", "freeze_encoder"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(f"{name.replace('_', '-')} must be a whole number >= 0, not {value!r}")
+        for name in ("batch_size", "save_every", "preview_every", "preview_faces", "decay_iterations"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(
@@ -106,7 +145,7 @@ class TrainConfig:
         for name in ("beta_1", "beta_2"):
             if not 0 <= getattr(self, name) < 1:
                 raise InputError(f"{name.replace('_', '-')} must be in [0, 1), not {getattr(self, name)!r}")
-        for name in ("mask_weight", "eye_mouth_weight", "target_loss"):
+        for name in ("mask_weight", "eye_mouth_weight", "target_loss", "clip_norm"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise InputError(f"{name.replace('_', '-')} must be a number >= 0, not {value!r}")
@@ -127,6 +166,8 @@ class TrainConfig:
         """
         from faceswap.model import MODELS
 
+        if self.model is None:
+            raise InputError("no model chosen yet (see faceswap.model.default_model)")
         if self.model not in MODELS:
             raise InputError(f"unknown model {self.model!r} (choose from {', '.join(MODELS)})")
         return MODELS[self.model].input_size

@@ -3,8 +3,14 @@
 Each side's loss is computed on its decoder's output against the unwarped
 target face:
 
-*face loss* (``--loss``): ``mae`` (mean absolute error, the classic choice) or
+*face loss* (``--loss``): ``mae`` (mean absolute error, the classic choice),
 ``ssim`` (structural dissimilarity ``(1 - SSIM) / 2``, 11-px Gaussian window),
+``mae+dssim`` (their mean: the default of DeepFaceLab and faceswap, MAE for
+colour, DSSIM for edges and texture, which MAE alone averages into a blur) or
+``ms-ssim`` (multi-scale SSIM, Wang et al. 2003: contrast and structure at
+each scale of a 2x pyramid down to the window's size, luminance at the
+coarsest; as many of its five scales as the input allows, three at 64 px and
+four at 128, weights renormalised; ``(1 - MS-SSIM) / 2``). Each is
 averaged with a per-pixel weight ``background + (1 - background)·hull +
 eye_mouth·features`` and divided by the mean weight, so it stays on the scale
 of a plain MAE (``--target-loss 0.02`` means about 2 % mean error inside the
@@ -58,6 +64,12 @@ def _gaussian_kernel(channels: int):
 
 def ssim_map(target, prediction):
     """Per-pixel, per-channel SSIM over an 11-px Gaussian window (valid positions only)."""
+    luminance, structure = _ssim_terms(target, prediction)
+    return luminance * structure
+
+
+def _ssim_terms(target, prediction):
+    """SSIM's luminance term and its contrast-structure term, per pixel and channel (valid positions)."""
     kernel = _gaussian_kernel(target.shape[-1])
 
     def blur(x):
@@ -67,25 +79,75 @@ def ssim_map(target, prediction):
     var_t = blur(target * target) - mean_t * mean_t
     var_p = blur(prediction * prediction) - mean_p * mean_p
     covariance = blur(target * prediction) - mean_t * mean_p
-    numerator = (2 * mean_t * mean_p + _C1) * (2 * covariance + _C2)
-    denominator = (mean_t * mean_t + mean_p * mean_p + _C1) * (var_t + var_p + _C2)
-    return numerator / denominator
+    luminance = (2 * mean_t * mean_p + _C1) / (mean_t * mean_t + mean_p * mean_p + _C1)
+    structure = (2 * covariance + _C2) / (var_t + var_p + _C2)
+    return luminance, structure
+
+
+def _weighted_mean_valid(values, weight):
+    """Mean of a valid-positions map ``values`` under the full-size per-pixel ``weight``."""
+    margin = (_SSIM_WINDOW - 1) // 2
+    values = tf.reduce_mean(values, axis=-1, keepdims=True)
+    weight = weight[:, margin:-margin, margin:-margin, :]
+    return tf.reduce_sum(values * weight) / tf.maximum(tf.reduce_sum(weight), 1e-6)
 
 
 def weighted_dssim(target, prediction, weight):
     """Structural dissimilarity ``(1 - SSIM) / 2`` weighted per pixel, normalised by the mean weight."""
-    margin = (_SSIM_WINDOW - 1) // 2
-    dissimilarity = tf.reduce_mean((1.0 - ssim_map(target, prediction)) / 2.0, axis=-1, keepdims=True)
-    weight = weight[:, margin:-margin, margin:-margin, :]
-    return tf.reduce_sum(dissimilarity * weight) / tf.maximum(tf.reduce_sum(weight), 1e-6)
+    return _weighted_mean_valid((1.0 - ssim_map(target, prediction)) / 2.0, weight)
+
+
+def weighted_mae_dssim(target, prediction, weight):
+    """The mean of :func:`weighted_mae` and :func:`weighted_dssim`."""
+    return 0.5 * (weighted_mae(target, prediction, weight) + weighted_dssim(target, prediction, weight))
+
+
+#: Weights of MS-SSIM's five scales (Wang, Simoncelli and Bovik 2003).
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def ms_ssim_scales(size: int) -> int:
+    """How many scales of MS-SSIM an image of ``size`` px allows (each halves it; the window must fit)."""
+    scales = 1
+    while scales < len(MS_SSIM_WEIGHTS) and size // 2**scales >= _SSIM_WINDOW:
+        scales += 1
+    return scales
+
+
+def weighted_ms_dssim(target, prediction, weight):
+    """``(1 - MS-SSIM) / 2``, each scale's terms weighted per pixel like :func:`weighted_dssim`.
+
+    Terms below a small positive floor are raised to it before the power, so
+    that a negative contrast term early in training neither flips the
+    product's sign nor gives an infinite gradient.
+    """
+    scales = ms_ssim_scales(int(target.shape[1]))
+    weights = np.asarray(MS_SSIM_WEIGHTS[:scales], np.float64)
+    weights = weights / weights.sum()
+    similarity = 1.0
+    for scale, exponent in enumerate(weights):
+        if scale:
+            target, prediction, weight = (
+                tf.nn.avg_pool2d(image, 2, 2, "VALID") for image in (target, prediction, weight)
+            )
+        luminance, structure = _ssim_terms(target, prediction)
+        term = structure if scale < scales - 1 else luminance * structure
+        similarity *= tf.maximum(_weighted_mean_valid(term, weight), 1e-4) ** float(exponent)
+    return (1.0 - similarity) / 2.0
+
+
+_FACE_LOSSES = {
+    "mae": weighted_mae,
+    "ssim": weighted_dssim,
+    "mae+dssim": weighted_mae_dssim,
+    "ms-ssim": weighted_ms_dssim,
+}
 
 
 def face_loss(name: str):
     """The face loss called ``name`` (one of :data:`LOSSES`)."""
-    if name == "mae":
-        return weighted_mae
-    if name == "ssim":
-        return weighted_dssim
+    if name in _FACE_LOSSES:
+        return _FACE_LOSSES[name]
     raise ValueError(f"unknown loss {name!r} (choose from {', '.join(LOSSES)})")
 
 

@@ -7,8 +7,10 @@ person sharply and the swaps show the *other* person in the same pose and
 expression, the model is ready for convert. With ``--timelapse`` every preview
 is also kept as ``timelapse/<iteration>.png``.
 
-``loss.png`` plots both sides' face loss per iteration (thin) and smoothed
-(bold) against the target, on a log scale.
+``loss.png`` plots both sides' face loss per iteration (faint) and its
+bias-corrected moving average (bold, the value the progress bar shows and the
+target is compared with; see :mod:`faceswap.train.smoothing`) against the
+target, on a log scale.
 """
 
 from __future__ import annotations
@@ -95,22 +97,11 @@ def write_preview(folder: Path, image: np.ndarray, iteration: int, timelapse: bo
     return path
 
 
-def smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average (shorter at the start)."""
-    values = np.asarray(values, np.float64)
-    if len(values) == 0:
-        return values
-    sums = np.cumsum(np.insert(values, 0, 0.0))
-    ends = np.arange(1, len(values) + 1)
-    starts = np.maximum(0, ends - window)
-    return (sums[ends] - sums[starts]) / (ends - starts)
-
-
-def plot_loss(
-    path: Path, history: Sequence[Sequence[float]], *, target: float, window: int, title: str
-) -> None:
+def plot_loss(path: Path, history: Sequence[Sequence[float]], *, target: float, title: str) -> None:
     """Plot ``[iteration, loss_a, loss_b]`` rows into a PNG (matplotlib's Agg backend; no display needed)."""
     from matplotlib.figure import Figure
+
+    from faceswap.train.smoothing import ema_curve
 
     rows = np.asarray(history, np.float64).reshape(-1, 3)
     figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
@@ -119,7 +110,7 @@ def plot_loss(
         if len(rows):
             axes.plot(rows[:, 0], rows[:, column], color=colour, alpha=0.25, linewidth=0.8)
             axes.plot(
-                rows[:, 0], smooth(rows[:, column], window), color=colour, linewidth=2, label=f"loss {name}"
+                rows[:, 0], ema_curve(rows[:, column]), color=colour, linewidth=2, label=f"loss {name} (EMA)"
             )
     if target > 0:
         axes.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}")

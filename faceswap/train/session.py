@@ -11,7 +11,8 @@ The one-call API is :func:`faceswap.train.train`; a session gives finer control:
     session = TrainingSession.resume("models/me-you")   # later, in another process
 
 :meth:`TrainingSession.run` trains until the first of: ``iterations`` more
-steps, ``time_limit`` seconds, the smoothed face loss of both sides at most
+steps, ``time_limit`` seconds, the smoothed face loss of both sides (a
+bias-corrected moving average, see :mod:`faceswap.train.smoothing`) at most
 ``config.target_loss``, Ctrl-C (SIGINT), SIGTERM or SIGHUP. The model is saved every
 ``config.save_every`` iterations and when the run stops; a NaN or infinite
 loss stops it with :class:`faceswap.errors.TrainingDivergedError`, leaving the
@@ -27,7 +28,6 @@ import math
 import os
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,12 +41,11 @@ from faceswap.model_folder import STATE_FILE, TrainingState, read_state
 from faceswap.signals import signal_name, stop_requests
 from faceswap.train.config import TrainConfig
 from faceswap.train.dataset import BatchSource, FaceSet, check_two_sides, list_faces, load_faces
+from faceswap.train.smoothing import BiasCorrectedEMA
 
 log = logging.getLogger(__name__)
 
-#: The loss compared with the target is the mean of the last this many steps.
-SMOOTHING = 100
-#: ... and needs at least this many steps behind it.
+#: The smoothed loss is compared with the target only with at least this many steps behind it.
 MIN_SMOOTHING = 20
 #: Above this many rows, the loss history is halved by averaging neighbours (older rows first).
 MAX_HISTORY = 20000
@@ -207,10 +206,9 @@ class TrainingSession:
             np.linspace(0, len(side) - 1, min(config.preview_faces, len(side))).round().astype(int)
             for side in faces
         ]
-        self.losses: tuple[deque, deque] = (deque(maxlen=SMOOTHING), deque(maxlen=SMOOTHING))
-        for _, loss_a, loss_b in state.loss_history[-SMOOTHING:]:
-            self.losses[0].append(loss_a)
-            self.losses[1].append(loss_b)
+        self.losses = tuple(
+            BiasCorrectedEMA(values=(row[column] for row in state.loss_history)) for column in (1, 2)
+        )
         self._saved_iteration = state.iteration if saved_network is not None else -1
         self._tensorboard = None
 
@@ -238,6 +236,7 @@ class TrainingSession:
 
         config = config or TrainConfig()
         model_dir = Path(model_dir)
+        config = _choose_model(config)
         if (model_dir / STATE_FILE).exists():
             raise OutputError(
                 f"{model_dir} already holds a model; pass --resume to go on training it, "
@@ -255,7 +254,13 @@ class TrainingSession:
         )
         ensure_output_dir(model_dir)
         state = TrainingState(model=config.model, input_size=input_size, config=_stored(config, faces))
-        return cls(model_dir, faces, config, state, hardware or Hardware())
+        session = cls(model_dir, faces, config, state, hardware or Hardware())
+        if config.init_from is not None:
+            from faceswap.train.reuse import initialise_from
+
+            copied = initialise_from(session.network, config.init_from, config.init_decoders)
+            log.info("started from %s of %s", ", ".join(copied), config.init_from)
+        return session
 
     @classmethod
     def resume(
@@ -287,6 +292,8 @@ class TrainingSession:
         """
         model_dir = Path(model_dir)
         state = read_state(model_dir)
+        if changes.get("model") is None:  # not given: the stored one
+            changes.pop("model", None)
         if changes.get("model", state.model) != state.model:
             raise InputError(
                 f"{model_dir} holds a {state.model!r} model; it cannot resume as {changes['model']!r}"
@@ -335,7 +342,6 @@ class TrainingSession:
             compile_network(self.network, self.config)
             if saved is not None:
                 copy_training_state(saved, self.network, str(self.model_dir))
-                self.network.optimizer.learning_rate.assign(self.config.learning_rate)
             self.trainer = SwapTrainer(self.network, self.config)
             self.trainer.compile(mixed_precision=self.mixed_precision, jit_compile=self.xla)
         self._preview_function = _preview_function(self.network)
@@ -421,8 +427,14 @@ class TrainingSession:
         )
 
     def smoothed_losses(self) -> tuple[float, float]:
-        """Mean face loss of each side over the last :data:`SMOOTHING` steps (NaN before any)."""
-        return tuple(float(np.mean(values)) if values else math.nan for values in self.losses)  # type: ignore[return-value]
+        """Bias-corrected moving average of each side's face loss (NaN before any step)."""
+        return self.losses[0].value, self.losses[1].value
+
+    def before_step(self) -> None:
+        """Set the learning rate of the coming step (see :mod:`faceswap.train.schedule`)."""
+        from faceswap.train.schedule import learning_rate_at
+
+        self.network.optimizer.learning_rate.assign(learning_rate_at(self.config, self.state.iteration))
 
     def record(self, logs: dict[str, float], seconds: float) -> None:
         """Account for one finished step."""
@@ -432,8 +444,8 @@ class TrainingSession:
         state.loss_history.append([state.iteration, float(logs["loss_a"]), float(logs["loss_b"])])
         if len(state.loss_history) > MAX_HISTORY:
             state.loss_history = _halve(state.loss_history)
-        self.losses[0].append(float(logs["loss_a"]))
-        self.losses[1].append(float(logs["loss_b"]))
+        self.losses[0].update(float(logs["loss_a"]))
+        self.losses[1].update(float(logs["loss_b"]))
         if self.config.tensorboard and self.chief:
             if self._tensorboard is None:
                 from faceswap.train.preview import TensorBoardLog
@@ -443,7 +455,7 @@ class TrainingSession:
 
     def reached_target(self) -> bool:
         """Whether the smoothed face loss of both sides is at most the target."""
-        if min(len(values) for values in self.losses) < MIN_SMOOTHING:
+        if min(average.count for average in self.losses) < MIN_SMOOTHING:
             return False
         return max(self.smoothed_losses()) <= self.config.target_loss
 
@@ -464,7 +476,7 @@ class TrainingSession:
 
         if self._saved_iteration == self.state.iteration:
             return
-        loss = max(self.smoothed_losses()) if all(self.losses) else math.inf
+        loss = max(self.smoothed_losses()) if all(average.count for average in self.losses) else math.inf
         better = math.isfinite(loss) and (self.state.best_loss is None or loss < self.state.best_loss)
         if better:
             self.state.best_loss = loss
@@ -514,10 +526,32 @@ class TrainingSession:
             self.model_dir / LOSS_PLOT_FILE,
             self.state.loss_history,
             target=self.config.target_loss,
-            window=SMOOTHING,
             title=f"{self.config.model} · iteration {self.state.iteration} · "
             f"loss A {loss_a:.4f}, B {loss_b:.4f}",
         )
+
+
+def _choose_model(config: TrainConfig) -> TrainConfig:
+    """``config`` with its model chosen, when not given: the ``--init-from`` model's, or by the hardware.
+
+    Logs which and why. Raises :class:`InputError` when ``--init-from`` holds another network.
+    """
+    if config.init_from is not None:
+        from faceswap.train.reuse import source_state
+
+        source = source_state(config.init_from, config.model)
+        if config.model is None:
+            log.info("no --model given: the %r model of --init-from %s", source.model, config.init_from)
+            return replace(config, model=source.model)
+        return config
+    if config.model is not None:
+        return config
+    from faceswap.model import default_model
+    from faceswap.runtime import GPUS
+
+    model, why = default_model(len(GPUS))
+    log.info("no --model given: %s", why)
+    return replace(config, model=model)
 
 
 def _stored(config: TrainConfig, faces: tuple[FaceSet, FaceSet]) -> dict[str, Any]:
@@ -586,6 +620,11 @@ class _Monitor:
         self._bar: Any = None
         #: The signal that asked the run to stop (see :meth:`request_stop`).
         self.stop_signal: int | None = None
+        self._frozen = None
+        if session.state.iteration < session.config.freeze_encoder:
+            from faceswap.train.reuse import FrozenEncoder
+
+            self._frozen = FrozenEncoder(session.network, session.config.freeze_encoder)
 
     # -- stop requests ---------------------------------------------------------------------------
 
@@ -622,6 +661,9 @@ class _Monitor:
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._begin = self._last = time.monotonic()
 
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.session.before_step()
+
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         session = self.session
         now = time.monotonic()
@@ -636,6 +678,8 @@ class _Monitor:
         session.record(logs, seconds)
         self._update_speed(seconds)
         iteration = session.state.iteration
+        if self._frozen is not None:
+            self._frozen.after_step(iteration)
         self._show(logs)
         if iteration % session.config.save_every == 0:
             session.save()

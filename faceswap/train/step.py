@@ -27,9 +27,19 @@ from faceswap.train.loss import face_loss, mask_loss, pixel_weights
 
 
 def make_optimizer(config: TrainConfig) -> Any:
-    """Adam with the recipe's learning rate and betas."""
+    """Adam with the recipe's learning rate, betas and gradient clipping (``global_clipnorm``).
+
+    The learning rate is a variable that the session sets before every step
+    (see :mod:`faceswap.train.schedule`); this is its value before the first.
+    """
+    from faceswap.train.schedule import learning_rate_at
+
     return keras.optimizers.Adam(
-        learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, name="adam"
+        learning_rate=learning_rate_at(config, 0),
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        global_clipnorm=config.clip_norm or None,
+        name="adam",
     )
 
 

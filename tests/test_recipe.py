@@ -1,0 +1,314 @@
+"""The training recipe: schedule, clipping, losses, the residual model, the default model,
+the smoothed loss the bar shows, and starting from another model (--init-from, a frozen encoder).
+
+Sessions use tiny networks registered for this module (``tiny``, ``tiny_res``), so that a step
+takes milliseconds; the real ``residual128`` is only built, run once and saved.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceswap.errors import InputError
+from faceswap.model import MODELS, ModelSpec, build_autoencoder, default_model
+from faceswap.model_folder import MODEL_FILE, load_keras_model
+from faceswap.runtime import tf
+from faceswap.train import Hardware, TrainConfig, TrainingSession
+from faceswap.train.config import LOSSES
+from faceswap.train.loss import face_loss, ms_ssim_scales
+from faceswap.train.schedule import FINAL_FRACTION, learning_rate_at
+from faceswap.train.smoothing import DECAY, BiasCorrectedEMA, ema_curve
+from faceswap.train.step import make_optimizer
+from tests.test_convert import short_clip  # noqa: F401 - a fixture
+
+QUIET = Hardware(progress=False)
+TINY = ModelSpec("tiny", 64, (8, 16, 32, 64), 32, 16, (16, 8, 8), "test network")
+TINY_RES = ModelSpec("tiny_res", 64, (8, 16, 32, 64), 32, 16, (16, 8, 8), "test network", residual=True)
+TINY_128 = ModelSpec(
+    "tiny128", 128, (8, 16, 32, 64, 64), 32, 16, (16, 8, 8, 8), "test network", residual=True
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_models():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(MODELS, "tiny", TINY)
+        patch.setitem(MODELS, "tiny_res", TINY_RES)
+        patch.setitem(MODELS, "tiny128", TINY_128)
+        yield
+
+
+def tiny(**changes) -> TrainConfig:
+    return TrainConfig(
+        **{"model": "tiny", "batch_size": 2, "seed": 3, "save_every": 1000, "preview_every": 1000, **changes}
+    )
+
+
+def weights_of(network, name: str) -> list[np.ndarray]:
+    return [np.array(weight) for weight in network.get_layer(name).get_weights()]
+
+
+def same(first: list[np.ndarray], second: list[np.ndarray]) -> bool:
+    return all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+# -- schedule and optimizer ----------------------------------------------------------------------
+
+
+def test_warmup_rises_linearly_then_the_schedule_holds_or_decays() -> None:
+    constant = TrainConfig(learning_rate=1e-3, warmup=4)
+    assert [learning_rate_at(constant, step) for step in range(6)] == pytest.approx(
+        [2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3]
+    )
+    cosine = TrainConfig(learning_rate=1e-3, warmup=10, lr_schedule="cosine", decay_iterations=100)
+    assert learning_rate_at(cosine, 9) == pytest.approx(1e-3)  # the warm-up's last step: the peak
+    assert learning_rate_at(cosine, 10) == pytest.approx(1e-3)
+    middle = FINAL_FRACTION + (1 - FINAL_FRACTION) * 0.5
+    assert learning_rate_at(cosine, 60) == pytest.approx(1e-3 * middle)
+    assert learning_rate_at(cosine, 110) == pytest.approx(1e-3 * FINAL_FRACTION)
+    assert learning_rate_at(cosine, 10**6) == pytest.approx(1e-3 * FINAL_FRACTION)
+    rates = [learning_rate_at(cosine, step) for step in range(10, 111)]
+    assert all(later <= earlier for earlier, later in itertools.pairwise(rates))
+    assert learning_rate_at(TrainConfig(learning_rate=3e-4), 0) == 3e-4  # no warm-up: the rate at once
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"lr_schedule": "linear"},
+        {"warmup": -1},
+        {"clip_norm": -1.0},
+        {"clip_norm": math.nan},
+        {"decay_iterations": 0},
+        {"freeze_encoder": 1.5},
+        {"init_decoders": "c"},
+        {"loss": "mse"},
+    ],
+)
+def test_invalid_recipe_options_are_refused(changes: dict) -> None:
+    with pytest.raises(InputError):
+        TrainConfig(**changes)
+
+
+def test_clip_norm_is_set_on_the_optimizer_and_bounds_the_gradients() -> None:
+    assert make_optimizer(TrainConfig()).global_clipnorm is None
+    optimizer = make_optimizer(TrainConfig(clip_norm=0.5, learning_rate=0.1))
+    assert optimizer.global_clipnorm == 0.5
+    # Plain SGD would show the clipping directly; Adam normalises, so check the clipped gradients.
+    gradients = [tf.constant([30.0, 40.0]), tf.constant([0.0])]
+    clipped = optimizer._clip_gradients(gradients)
+    assert float(tf.linalg.global_norm(clipped)) == pytest.approx(0.5)
+    np.testing.assert_allclose(np.asarray(clipped[0]), [0.3, 0.4], rtol=1e-5)
+
+
+# -- losses --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", LOSSES)
+@pytest.mark.parametrize("size", [64, 128])
+def test_every_face_loss_is_zero_on_identical_faces_and_grows_with_the_error(name: str, size: int) -> None:
+    rng = np.random.default_rng(size)
+    target = tf.constant(rng.random((2, size, size, 3)), tf.float32)
+    weight = tf.ones((2, size, size, 1))
+    loss = face_loss(name)
+    noisy = [tf.clip_by_value(target + rng.normal(0, sigma, target.shape), 0, 1) for sigma in (0.05, 0.2)]
+    values = [float(loss(target, target, weight)), *(float(loss(target, image, weight)) for image in noisy)]
+    assert values[0] == pytest.approx(0.0, abs=1e-5)
+    assert 0 < values[1] < values[2]
+
+
+def test_mae_plus_dssim_is_the_mean_of_the_two() -> None:
+    rng = np.random.default_rng(1)
+    target, prediction = (tf.constant(rng.random((2, 64, 64, 3)), tf.float32) for _ in range(2))
+    weight = tf.constant(rng.random((2, 64, 64, 1)), tf.float32)
+    parts = [float(face_loss(name)(target, prediction, weight)) for name in ("mae", "ssim")]
+    assert float(face_loss("mae+dssim")(target, prediction, weight)) == pytest.approx(np.mean(parts))
+
+
+def test_ms_ssim_uses_as_many_scales_as_the_size_allows() -> None:
+    assert (ms_ssim_scales(64), ms_ssim_scales(128), ms_ssim_scales(256)) == (3, 4, 5)
+
+
+# -- the residual model --------------------------------------------------------------------------
+
+
+def test_residual128_paints_128_px_faces_and_survives_a_keras_round_trip(tmp_path: Path) -> None:
+    network = build_autoencoder("residual128")
+    faces = np.random.default_rng(0).random((2, 128, 128, 3)).astype(np.float32)
+    outputs = [np.asarray(output) for output in network([faces, faces])]
+    assert [output.shape for output in outputs] == [(2, 128, 128, 3), (2, 128, 128, 1)] * 2
+    decoder = network.get_layer("decoder_a")
+    assert sum("res" in layer.name and layer.name.endswith("_add") for layer in decoder.layers) == 4
+    # Lighter than original128, close to lite: it is meant to train on a CPU.
+    assert network.count_params() < 1.1 * build_autoencoder("lite").count_params()
+    path = tmp_path / "residual128.keras"
+    network.save(path)
+    loaded = load_keras_model(path)
+    for got, expected in zip(loaded([faces, faces]), outputs, strict=True):
+        np.testing.assert_allclose(np.asarray(got), expected, atol=1e-6)
+
+
+def test_convert_and_the_training_preview_work_at_128_px(
+    tmp_path: Path,
+    short_clip: tuple[Path, Path],  # noqa: F811 - the fixture imported above
+    faces_d18: Path,
+    faces_d19: Path,
+) -> None:
+    from faceswap.convert import ConvertOptions, convert
+    from faceswap.model_folder import load_swap_model
+    from tests.convert_support import random_model_folder
+
+    model = load_swap_model(random_model_folder(tmp_path / "res", "residual128"))
+    assert model.input_size == 128
+    shapes = []
+
+    class Recording:
+        input_size = model.input_size
+
+        def predict(self, faces: np.ndarray, decoder: str):
+            result = model.predict(faces, decoder)
+            shapes.append((faces.shape[1:], result[0].shape[1:], result[1].shape[1:]))
+            return result
+
+    clip, alignments = short_clip
+    options = ConvertOptions(
+        model=tmp_path / "res", output=tmp_path / "p.png", alignments=alignments, preview=12, progress=False
+    )
+    convert(clip, options, model=Recording())
+    assert shapes == [((128, 128, 3), (128, 128, 3), (128, 128, 1))]
+    session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, tiny(model="tiny128"), QUIET)
+    image = session.preview()
+    faces = session.config.preview_faces
+    assert image.shape[0] - 128 * faces in (28,) and image.shape[1] == 6 * 128 + 8  # 128-px tiles, 1:1
+
+
+# -- the default model ---------------------------------------------------------------------------
+
+
+def test_the_default_model_follows_the_hardware() -> None:
+    assert default_model(0)[0] == "lite" and "no GPU" in default_model(0)[1]
+    assert default_model(2)[0] == "original" and "2 GPUs" in default_model(2)[1]
+    assert TrainConfig().model is None
+
+
+def test_a_session_without_a_model_takes_the_default_and_says_why(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    import faceswap.model
+    import faceswap.runtime
+
+    monkeypatch.setattr(faceswap.runtime, "GPUS", ())
+    monkeypatch.setattr(
+        faceswap.model, "DEFAULT_ON_CPU", "tiny"
+    )  # the real default, lite, is slower to build
+    with caplog.at_level(logging.INFO, logger="faceswap"):
+        session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, tiny(model=None), QUIET)
+    assert session.config.model == session.state.model == "tiny"
+    first = caplog.records[0].getMessage()
+    assert first.startswith("no --model given: no GPU found: the 'tiny' model"), first
+
+
+# -- the smoothed loss -----------------------------------------------------------------------------
+
+
+def test_the_moving_average_is_bias_corrected() -> None:
+    values = [0.5, 0.3, 0.2, 0.25, 0.1]
+    average = BiasCorrectedEMA(0.9)
+    got = [average.update(value) for value in values]
+    for n in range(1, len(values) + 1):
+        weights = 0.9 ** np.arange(n - 1, -1, -1)
+        assert got[n - 1] == pytest.approx(np.dot(weights, values[:n]) / weights.sum())
+    assert got[0] == 0.5  # not pulled towards 0 at the start
+    np.testing.assert_allclose(ema_curve(values, 0.9), got)
+    assert math.isnan(BiasCorrectedEMA().value)
+
+
+def test_the_bar_and_the_result_show_the_bias_corrected_average(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, capsys
+) -> None:
+    config = tiny(learning_rate=2e-3, warmup=3, lr_schedule="cosine", decay_iterations=10)
+    session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, config, Hardware(progress=True))
+    result = session.run(iterations=6)
+    history = np.asarray(result.loss_history)
+    expected = [ema_curve(history[:, column], DECAY)[-1] for column in (1, 2)]
+    assert (result.loss_a, result.loss_b) == pytest.approx(expected)
+    assert f"loss A {expected[0]:.4f} B {expected[1]:.4f}" in capsys.readouterr().err
+    # The schedule set the rate of the last step (the sixth: 5 steps done before it).
+    assert float(session.network.optimizer.learning_rate) == pytest.approx(learning_rate_at(config, 5))
+    resumed = TrainingSession.resume(tmp_path / "m", hardware=QUIET)
+    assert resumed.smoothed_losses() == pytest.approx(expected)
+
+
+# -- starting from another model -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def source_model(tmp_path_factory: pytest.TempPathFactory, faces_d18: Path, faces_d19: Path) -> Path:
+    """A tiny model trained 3 iterations, saved."""
+    folder = tmp_path_factory.mktemp("source") / "m"
+    TrainingSession.start(folder, faces_d18, faces_d19, tiny(seed=7), QUIET).run(iterations=3)
+    return folder
+
+
+@pytest.mark.parametrize(("init_decoders", "copied"), [("a,b", "ab"), ("b", "b"), ("none", "")])
+def test_init_from_copies_the_encoder_and_the_decoders_asked_for(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, source_model: Path, init_decoders: str, copied: str
+) -> None:
+    source = load_keras_model(source_model / MODEL_FILE)
+    config = tiny(model=None, init_from=str(source_model), init_decoders=init_decoders)
+    session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, config, QUIET)
+    assert session.config.model == "tiny"  # taken from the source
+    assert same(weights_of(session.network, "encoder"), weights_of(source, "encoder"))
+    for side in "ab":
+        name = f"decoder_{side}"
+        assert same(weights_of(session.network, name), weights_of(source, name)) == (side in copied), side
+    assert session.state.iteration == 0
+
+
+def test_init_from_another_architecture_is_one_clear_error(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, source_model: Path
+) -> None:
+    config = tiny(model="tiny_res", init_from=str(source_model))
+    with pytest.raises(InputError, match=r"holds a 'tiny' model, but this one is 'tiny_res'"):
+        TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, config, QUIET)
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_frozen_encoder_keeps_its_weights_while_the_decoders_learn_then_trains(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, source_model: Path
+) -> None:
+    source = load_keras_model(source_model / MODEL_FILE)
+    config = tiny(init_from=str(source_model), freeze_encoder=3, learning_rate=1e-3)
+    session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, config, QUIET)
+    decoders = {side: weights_of(session.network, f"decoder_{side}") for side in "ab"}
+    session.run(iterations=3)
+    assert same(weights_of(session.network, "encoder"), weights_of(source, "encoder"))
+    for side in "ab":
+        assert not same(weights_of(session.network, f"decoder_{side}"), decoders[side]), side
+    # The saved model holds the frozen encoder; resuming goes on from there and the encoder trains.
+    saved = load_keras_model(tmp_path / "m" / MODEL_FILE)
+    assert same(weights_of(saved, "encoder"), weights_of(source, "encoder"))
+    resumed = TrainingSession.resume(tmp_path / "m", hardware=QUIET)
+    assert resumed.config.freeze_encoder == 3 and resumed.config.init_from == str(source_model)
+    resumed.run(iterations=2)
+    assert not same(weights_of(resumed.network, "encoder"), weights_of(source, "encoder"))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--pretrain", "faces", "more_faces"), "--pretrain names the one faces folder"),
+        (("-m", "models/x", "--resume", "--init-from", "models/y"), "--init-from starts a new model"),
+        (("a", "b", "--init-from", "no/such/model"), "no/such/model: no such model folder"),
+    ],
+)
+def test_conflicting_reuse_options_are_one_line(arguments: tuple[str, ...], message: str) -> None:
+    from tests.test_train_cli import faceswap, one_error_line
+
+    assert message in one_error_line(faceswap("train", *arguments))
