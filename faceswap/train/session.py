@@ -236,7 +236,6 @@ class TrainingSession:
 
         config = config or TrainConfig()
         model_dir = Path(model_dir)
-        config = _choose_model(config)
         if (model_dir / STATE_FILE).exists():
             raise OutputError(
                 f"{model_dir} already holds a model; pass --resume to go on training it, "
@@ -245,6 +244,7 @@ class TrainingSession:
         list_faces(faces_a, "A")
         list_faces(faces_b, "B")
         check_two_sides(faces_a, faces_b)
+        config, model_choice = _choose_model(config)
         if config.seed is None:
             config = replace(config, seed=secrets.randbelow(2**31))
         input_size = config.check_model()
@@ -252,6 +252,8 @@ class TrainingSession:
             load_faces(faces_a, "A", input_size, config.augment, centering=config.centering),
             load_faces(faces_b, "B", input_size, config.augment, centering=config.centering),
         )
+        if model_choice is not None:
+            log.info("%s", model_choice)
         ensure_output_dir(model_dir)
         state = TrainingState(model=config.model, input_size=input_size, config=_stored(config, faces))
         session = cls(model_dir, faces, config, state, hardware or Hardware())
@@ -531,27 +533,29 @@ class TrainingSession:
         )
 
 
-def _choose_model(config: TrainConfig) -> TrainConfig:
+def _choose_model(config: TrainConfig) -> tuple[TrainConfig, str | None]:
     """``config`` with its model chosen, when not given: the ``--init-from`` model's, or by the hardware.
 
-    Logs which and why. Raises :class:`InputError` when ``--init-from`` holds another network.
+    Returns the config and the line that says which and why (``None`` when
+    ``--model`` was given), for the caller to log once the inputs are checked,
+    so that a refused run says only why. Raises :class:`InputError` when
+    ``--init-from`` holds another network.
     """
     if config.init_from is not None:
         from faceswap.train.reuse import source_state
 
         source = source_state(config.init_from, config.model)
         if config.model is None:
-            log.info("no --model given: the %r model of --init-from %s", source.model, config.init_from)
-            return replace(config, model=source.model)
-        return config
+            why = f"no --model given: the {source.model!r} model of --init-from {config.init_from}"
+            return replace(config, model=source.model), why
+        return config, None
     if config.model is not None:
-        return config
+        return config, None
     from faceswap.model import default_model
     from faceswap.runtime import GPUS
 
     model, why = default_model(len(GPUS))
-    log.info("no --model given: %s", why)
-    return replace(config, model=model)
+    return replace(config, model=model), f"no --model given: {why}"
 
 
 def _stored(config: TrainConfig, faces: tuple[FaceSet, FaceSet]) -> dict[str, Any]:
