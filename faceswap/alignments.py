@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -45,7 +44,7 @@ import numpy as np
 
 from faceswap import __version__
 from faceswap.errors import AlignmentsError
-from faceswap.fileio import atomic_write, safe_name
+from faceswap.fileio import atomic_write, is_safe_name, safe_name
 from faceswap.media.probe import MAX_FRAME_PIXELS, MAX_FRAMES
 
 FORMAT = "faceswap-alignments"
@@ -57,8 +56,6 @@ ALIGNMENTS_NAME = "alignments.json"
 MAX_FILE_BYTES = 2 * 1024**3
 #: Most faces accepted in one frame.
 MAX_FACES_PER_FRAME = 64
-
-_CROP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,200}$")
 
 Box = tuple[float, float, float, float]
 
@@ -369,7 +366,7 @@ def _parse_face(value: object, where: str) -> Face:
     if abs(np.linalg.det(matrix[:, :2])) < 1e-12:
         raise _FieldError(f"{where}: matrix is degenerate")
     crop = value.get("crop")
-    if crop is not None and (not isinstance(crop, str) or not _CROP_NAME.match(crop)):
+    if crop is not None and (not isinstance(crop, str) or not is_safe_name(crop)):
         raise _FieldError(f"{where}: crop must be a plain file name")
     score = value.get("score")
     identity = value.get("identity_distance")

@@ -54,9 +54,17 @@ from faceswap.extract_worker import (
     reference_identity,
     run_chunk,
 )
-from faceswap.fileio import ensure_output_dir, remove_quietly, remove_stale_temporaries, safe_name
+from faceswap.fileio import (
+    ensure_output_dir,
+    remove_quietly,
+    remove_stale_temporaries,
+    safe_name,
+    unique_safe_names,
+)
 from faceswap.identity import SAME_PERSON_THRESHOLD
+from faceswap.locks import lock_outputs
 from faceswap.media.reader import IMAGE_SUFFIXES, VideoSource, list_images, list_videos, read_image
+from faceswap.paths import guard_outputs
 from faceswap.track import DETECT_INTERVAL, DETECTION_FACE_PX
 
 log = logging.getLogger(__name__)
@@ -239,12 +247,15 @@ def plan_sources(input_path: Path, output: Path | None) -> list[_Source]:
         if not videos:
             raise InputError(f"{input_path}: folder holds no images or videos")
         stems = [video.stem for video in videos]
-        sources = []
-        for video in videos:
-            # <name>_faces as for one video; clip.mp4 and clip.mov get clip.mp4_faces and clip.mov_faces.
-            name = video.stem if stems.count(video.stem) == 1 else video.name
-            sources.append(_Source(video, out / f"{safe_name(name)}_faces", video=VideoSource(video)))
-        return sources
+        # <name>_faces as for one video; clip.mp4 and clip.mov get clip.mp4_faces and clip.mov_faces,
+        # and two names that make one safe name are told apart (a b.mp4, a_b.mp4: a_b_faces, a_b_2_faces).
+        names = unique_safe_names(
+            video.stem if stems.count(video.stem) == 1 else video.name for video in videos
+        )
+        return [
+            _Source(video, out / f"{name}_faces", video=VideoSource(video))
+            for video, name in zip(videos, names, strict=True)
+        ]
     if input_path.suffix.lower() in IMAGE_SUFFIXES:
         read_image(input_path)  # a bad image fails now, with its own message
         return [_Source(input_path, out, images=[input_path])]
@@ -454,6 +465,8 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
     input_path = Path(input_path)
     if not input_path.exists():
         raise InputError(f"{input_path}: no such file or folder")
+    inputs = [input_path, *options.reference]
+    guard_outputs(inputs, [options.output or default_output_dir(input_path)])
     jobs = options.jobs or os.cpu_count() or 1
     config = WorkerConfig(
         detector=options.detector,
@@ -473,11 +486,15 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
         else 1.0,
     )
     pool = _Pool(config, jobs, bool(options.reference))
+    locks = contextlib.ExitStack()  # held until the workers are gone: they write into the outputs
     cancel = True
     try:
         # The models load (about a second) while the inputs are probed.
         pool.warm_up()
         sources = plan_sources(input_path, options.output)
+        outputs = [path for source in sources for path in (source.out_dir, source.out_dir / ALIGNMENTS_NAME)]
+        guard_outputs(inputs, outputs)
+        locks.enter_context(lock_outputs([source.out_dir for source in sources], "extract"))
         summary = Summary(sources=len(sources))
         reference = None
         if options.reference:
@@ -488,6 +505,7 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
         cancel = False
     finally:
         pool.close(cancel=cancel)
+        locks.close()
     summary.elapsed = time.perf_counter() - started
     return summary
 
