@@ -62,7 +62,7 @@ from faceswap.fileio import (
     unique_safe_names,
 )
 from faceswap.identity import SAME_PERSON_THRESHOLD
-from faceswap.locks import lock_outputs
+from faceswap.locks import lock_outputs, lock_path
 from faceswap.media.reader import IMAGE_SUFFIXES, VideoSource, list_images, list_videos, read_image
 from faceswap.paths import guard_outputs
 from faceswap.track import DETECT_INTERVAL, DETECTION_FACE_PX
@@ -466,7 +466,8 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
     if not input_path.exists():
         raise InputError(f"{input_path}: no such file or folder")
     inputs = [input_path, *options.reference]
-    guard_outputs(inputs, [options.output or default_output_dir(input_path)])
+    output = options.output or default_output_dir(input_path)
+    guard_outputs(inputs, [output])
     jobs = options.jobs or os.cpu_count() or 1
     config = WorkerConfig(
         detector=options.detector,
@@ -485,27 +486,32 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
         if options.min_size > DETECTION_FACE_PX
         else 1.0,
     )
-    pool = _Pool(config, jobs, bool(options.reference))
-    locks = contextlib.ExitStack()  # held until the workers are gone: they write into the outputs
-    cancel = True
-    try:
-        # The models load (about a second) while the inputs are probed.
-        pool.warm_up()
-        sources = plan_sources(input_path, options.output)
-        outputs = [path for source in sources for path in (source.out_dir, source.out_dir / ALIGNMENTS_NAME)]
-        guard_outputs(inputs, outputs)
-        locks.enter_context(lock_outputs([source.out_dir for source in sources], "extract"))
-        summary = Summary(sources=len(sources))
-        reference = None
-        if options.reference:
-            photos = tuple(str(photo) for photo in options.reference)
-            reference = _result(pool.submit(reference_identity, photos, options.upsample))
-        for source in sources:
-            _extract_source(source, options, pool, reference, summary)
-        cancel = False
-    finally:
-        pool.close(cancel=cancel)
-        locks.close()
+    # Held until the workers are gone (they write into the outputs); taken before they start.
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(lock_outputs([output], "extract"))
+        pool = _Pool(config, jobs, bool(options.reference))
+        cancel = True
+        try:
+            # The models load (about a second) while the inputs are probed.
+            pool.warm_up()
+            sources = plan_sources(input_path, options.output)
+            outputs = [
+                path for source in sources for path in (source.out_dir, source.out_dir / ALIGNMENTS_NAME)
+            ]
+            guard_outputs(inputs, outputs)
+            # A folder of videos: each video's own folder too (another run may write one of them alone).
+            others = [source.out_dir for source in sources if lock_path(source.out_dir) != lock_path(output)]
+            locks.enter_context(lock_outputs(others, "extract"))
+            summary = Summary(sources=len(sources))
+            reference = None
+            if options.reference:
+                photos = tuple(str(photo) for photo in options.reference)
+                reference = _result(pool.submit(reference_identity, photos, options.upsample))
+            for source in sources:
+                _extract_source(source, options, pool, reference, summary)
+            cancel = False
+        finally:
+            pool.close(cancel=cancel)
     summary.elapsed = time.perf_counter() - started
     return summary
 
