@@ -67,7 +67,19 @@ def process_alive(pid: int) -> bool:
         return True
     except OSError:
         return False
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits to be reaped: it answers signals, but writes nothing.
+
+    An orphan stays so in a container whose init never reaps. Linux only; elsewhere ``False``.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def temporary_owner_alive(name: str) -> bool:

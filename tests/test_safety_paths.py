@@ -454,3 +454,18 @@ def test_clean_up_of_one_output_spares_a_live_writer(tmp_path: Path) -> None:
     (folder / "frame_000000.png").write_bytes(b"png")
     assert remove_stale_temporaries_of(tmp_path / "out.mp4") == 2
     assert sorted(tmp_path.iterdir()) == [live]
+
+
+def test_a_zombie_owns_nothing(tmp_path: Path) -> None:
+    """An exited writer not yet reaped (as orphans stay in a container whose init never reaps) is gone."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        stale = tmp_path / f"{TEMP_PREFIX}p{child.pid}-0123abcd-x.png"
+        stale.write_bytes(b"half")
+        assert remove_stale_temporaries(tmp_path) == 1
+    finally:
+        child.wait()
