@@ -51,7 +51,7 @@ def temporary_path(final: Path) -> Path:
     file name (ffmpeg, OpenCV) still see it; the pid lets a clean-up tell a
     live run's temporary from a dead one's (:func:`temporary_owner_alive`).
     """
-    final = Path(final)
+    final = Path(final) if Path(final).name else Path(final).absolute()  # "." has no name of its own
     return final.with_name(f"{TEMP_PREFIX}p{os.getpid()}-{secrets.token_hex(4)}-{final.name}")
 
 
