@@ -57,7 +57,7 @@ import numpy as np
 
 from faceswap import __version__
 from faceswap.errors import AlignmentsError, MediaError
-from faceswap.fileio import atomic_write, safe_name
+from faceswap.fileio import atomic_write, is_safe_name, safe_name
 from faceswap.fingerprint import PATTERN as FINGERPRINT_PATTERN
 from faceswap.fingerprint import file_fingerprint, short
 from faceswap.media.probe import MAX_FRAME_PIXELS, MAX_FRAMES, VideoInfo
@@ -80,7 +80,6 @@ MAX_FRAME_LINE_BYTES = 512 * 1024
 #: Largest file in another layout, which is parsed whole (its parse tree takes about 15 times the file).
 MAX_UNSTREAMED_BYTES = 16 * 1024**2
 
-_CROP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,200}$")
 #: A frame number as extract writes it: ASCII digits, no sign, no leading zero ("012" would be 12 twice).
 _FRAME_KEY = re.compile(r"0|[1-9][0-9]{0,8}", re.ASCII)
 #: A frame rate as extract writes it ("30000/1001"), or a whole number.
@@ -558,7 +557,7 @@ def _parse_face(value: object, where: str) -> Face:
         )
     _check_matrix(matrix, limit, where)
     crop = value.get("crop")
-    if crop is not None and (not isinstance(crop, str) or not _CROP_NAME.match(crop)):
+    if crop is not None and (not isinstance(crop, str) or not is_safe_name(crop)):
         raise _FieldError(f"{where}: crop must be a plain file name")
     score = value.get("score")
     identity = value.get("identity_distance")

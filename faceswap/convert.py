@@ -56,6 +56,7 @@ from faceswap.convert_select import drop_deleted_crops, keep_person
 from faceswap.errors import AlignmentsError, InputError, ModelError, OutputError
 from faceswap.fileio import check_output_file, safe_name, write_bytes_atomic
 from faceswap.identity import SAME_PERSON_THRESHOLD, identity_of_photos
+from faceswap.locks import lock_outputs
 from faceswap.mask import MASK_KINDS
 from faceswap.media.reader import IMAGE_SUFFIXES, Frame, ImageSource, VideoSource, open_source, prefetch
 from faceswap.media.writer import (
@@ -69,6 +70,7 @@ from faceswap.media.writer import (
     open_writer,
     video_frame_spec,
 )
+from faceswap.paths import guard_outputs
 
 log = logging.getLogger(__name__)
 
@@ -556,6 +558,21 @@ def convert(
     started = time.perf_counter()
     if not input_path.exists():
         raise InputError(f"{input_path}: no such file or folder")
+    alignments_path = options.alignments or find_alignments(input_path)
+    guard_outputs([input_path, options.model, alignments_path], [output])
+    with lock_outputs([output], "convert"):
+        return _convert(input_path, output, alignments_path, options, model, started)
+
+
+def _convert(
+    input_path: Path,
+    output: Path,
+    alignments_path: Path | None,
+    options: ConvertOptions,
+    model: FaceModel | None,
+    started: float,
+) -> ConvertSummary:
+    """:func:`convert` once the output is known to spare the inputs, and is locked."""
     if options.preview is None:
         check_output(output, overwrite=options.overwrite)
     elif output.suffix.lower() != ".png":
@@ -571,7 +588,6 @@ def convert(
                 f"{source.frame_count - 1})"
             )
         ranges = [range(options.preview, options.preview + 1)]
-    alignments_path = options.alignments or find_alignments(source.path)
     alignments = None
     if alignments_path is not None:
         alignments = load_alignments(alignments_path, source)

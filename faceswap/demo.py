@@ -34,6 +34,8 @@ import numpy as np
 from faceswap.alignments import ALIGNMENTS_NAME
 from faceswap.errors import InputError, OutputError
 from faceswap.fileio import ensure_output_dir, write_json_atomic
+from faceswap.locks import lock_outputs
+from faceswap.paths import guard_outputs
 
 log = logging.getLogger("faceswap")
 
@@ -61,6 +63,15 @@ class Portrait:
 
     name: str
     image: np.ndarray  # RGB uint8
+
+
+def bundled_portrait_files() -> list[Path]:
+    """The files :func:`bundled_portraits` reads (the demo's inputs, which its output must spare)."""
+    import matplotlib.cbook
+    import skimage.data
+
+    grace = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    return [Path(skimage.data.__file__).parent / "astronaut.png", grace]
 
 
 def bundled_portraits() -> tuple[Portrait, Portrait]:
@@ -253,14 +264,21 @@ def run_demo(
     FaceswapError
         When ``out`` cannot be used or a step fails.
     """
+    if not (math.isfinite(minutes) and 0 < minutes <= 24 * 60):
+        raise InputError(f"--minutes must be above 0 and at most 1440, not {minutes:g}")
+    out = Path(out)
+    guard_outputs(bundled_portrait_files(), [out])
+    with lock_outputs([out], "demo"):
+        return _run_demo(out, minutes, progress, clip_seconds)
+
+
+def _run_demo(out: Path, minutes: float, progress: bool, clip_seconds: float) -> DemoResult:
+    """:func:`run_demo` with ``out`` checked against the bundled photos and locked."""
     from faceswap.convert import ConvertOptions, convert
     from faceswap.extract import ExtractOptions, extract
     from faceswap.score import score
     from faceswap.train import TrainConfig, train
 
-    if not (math.isfinite(minutes) and 0 < minutes <= 24 * 60):
-        raise InputError(f"--minutes must be above 0 and at most 1440, not {minutes:g}")
-    out = Path(out)
     work = _prepare_out(out)
     portrait_a, portrait_b = bundled_portraits()
 

@@ -56,9 +56,17 @@ from faceswap.extract_worker import (
     reference_identity,
     run_chunk,
 )
-from faceswap.fileio import ensure_output_dir, remove_quietly, remove_stale_temporaries, safe_name
+from faceswap.fileio import (
+    ensure_output_dir,
+    remove_quietly,
+    remove_stale_temporaries,
+    safe_name,
+    unique_safe_names,
+)
 from faceswap.identity import SAME_PERSON_THRESHOLD
+from faceswap.locks import lock_outputs, lock_path
 from faceswap.media.reader import IMAGE_SUFFIXES, VideoSource, list_images, list_videos, read_image
+from faceswap.paths import guard_outputs
 from faceswap.signals import hangup_ignored, signal_name
 from faceswap.track import DETECT_INTERVAL, DETECTION_FACE_PX
 
@@ -247,12 +255,15 @@ def plan_sources(input_path: Path, output: Path | None) -> list[_Source]:
         if not videos:
             raise InputError(f"{input_path}: folder holds no images or videos")
         stems = [video.stem for video in videos]
-        sources = []
-        for video in videos:
-            # <name>_faces as for one video; clip.mp4 and clip.mov get clip.mp4_faces and clip.mov_faces.
-            name = video.stem if stems.count(video.stem) == 1 else video.name
-            sources.append(_Source(video, out / f"{safe_name(name)}_faces", video=VideoSource(video)))
-        return sources
+        # <name>_faces as for one video; clip.mp4 and clip.mov get clip.mp4_faces and clip.mov_faces,
+        # and two names that make one safe name are told apart (a b.mp4, a_b.mp4: a_b_faces, a_b_2_faces).
+        names = unique_safe_names(
+            video.stem if stems.count(video.stem) == 1 else video.name for video in videos
+        )
+        return [
+            _Source(video, out / f"{name}_faces", video=VideoSource(video))
+            for video, name in zip(videos, names, strict=True)
+        ]
     if input_path.suffix.lower() in IMAGE_SUFFIXES:
         read_image(input_path)  # a bad image fails now, with its own message
         return [_Source(input_path, out, images=[input_path])]
@@ -504,6 +515,9 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
     input_path = Path(input_path)
     if not input_path.exists():
         raise InputError(f"{input_path}: no such file or folder")
+    inputs = [input_path, *options.reference]
+    output = options.output or default_output_dir(input_path)
+    guard_outputs(inputs, [output])
     jobs = options.jobs or os.cpu_count() or 1
     config = WorkerConfig(
         detector=options.detector,
@@ -522,26 +536,36 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
         if options.min_size > DETECTION_FACE_PX
         else 1.0,
     )
-    pool = _Pool(config, jobs, bool(options.reference))
     summary = Summary()
-    cancel = True
-    try:
-        # The models load (about a second) while the inputs are probed.
-        pool.warm_up()
-        sources = plan_sources(input_path, options.output)
-        summary.sources = len(sources)
-        reference = None
-        if options.reference:
-            photos = tuple(str(photo) for photo in options.reference)
-            reference = pool.result(pool.submit(reference_identity, photos, options.upsample))
-        for source in sources:
-            _extract_source(source, options, pool, reference, summary)
-        cancel = False
-    finally:
-        pool.close(cancel=cancel)
-        if cancel:  # the stopped workers' half-written crops
-            for folder in summary.outputs:
-                remove_stale_temporaries(folder)
+    # Held until the workers are gone (they write into the outputs); taken before they start.
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(lock_outputs([output], "extract"))
+        pool = _Pool(config, jobs, bool(options.reference))
+        cancel = True
+        try:
+            # The models load (about a second) while the inputs are probed.
+            pool.warm_up()
+            sources = plan_sources(input_path, options.output)
+            outputs = [
+                path for source in sources for path in (source.out_dir, source.out_dir / ALIGNMENTS_NAME)
+            ]
+            guard_outputs(inputs, outputs)
+            # A folder of videos: each video's own folder too (another run may write one of them alone).
+            others = [source.out_dir for source in sources if lock_path(source.out_dir) != lock_path(output)]
+            locks.enter_context(lock_outputs(others, "extract"))
+            summary.sources = len(sources)
+            reference = None
+            if options.reference:
+                photos = tuple(str(photo) for photo in options.reference)
+                reference = pool.result(pool.submit(reference_identity, photos, options.upsample))
+            for source in sources:
+                _extract_source(source, options, pool, reference, summary)
+            cancel = False
+        finally:
+            pool.close(cancel=cancel)
+            if cancel:  # the stopped workers' half-written crops
+                for folder in summary.outputs:
+                    remove_stale_temporaries(folder)
     summary.elapsed = time.perf_counter() - started
     return summary
 

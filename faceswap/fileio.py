@@ -5,6 +5,10 @@ built on it): the data is written to a hidden temporary file in the same
 folder, flushed to disk, and renamed over the final name only when complete.
 A crash, a SIGKILL or a full disk therefore never leaves a half-written file
 under a final name, and never damages the previous version of that file.
+
+A temporary's name carries the pid of the process writing it, so that the
+clean-up of what a killed run left (:func:`remove_stale_temporaries`) removes
+only temporaries whose writer is gone, never those of a run still going.
 """
 
 from __future__ import annotations
@@ -12,32 +16,76 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
 import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from faceswap.errors import OutputError
 
+log = logging.getLogger(__name__)
+
 #: Temporary files start with this prefix, so they are hidden and never match a
 #: final name's glob (``*.png``, ``*.json``) while they are being written.
 TEMP_PREFIX = ".faceswap-tmp-"
 
-_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+#: What follows :data:`TEMP_PREFIX`: ``p<pid>-`` (absent in names of faceswap before 0.9), 8 hex digits.
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(?:p(\d+)-)?[0-9a-f]{8}-(.*)", re.DOTALL)
+#: Characters a name keeps besides letters, digits and combining marks (of any script).
+_KEPT_PUNCTUATION = frozenset("._-")
+#: Longest name :func:`safe_name` makes, in UTF-8 bytes (two of them, a crop suffix or
+#: ``_swapped.mp4`` still fit in the 255 bytes most file systems allow).
+MAX_NAME_BYTES = 100
 
 
 def temporary_path(final: Path) -> Path:
-    """Return a unique hidden temporary name beside ``final``.
+    """Return a unique hidden temporary name beside ``final``, owned by this process.
 
     The suffix of ``final`` is kept last so tools that choose a format from the
-    file name (ffmpeg, OpenCV) still see it.
+    file name (ffmpeg, OpenCV) still see it; the pid lets a clean-up tell a
+    live run's temporary from a dead one's (:func:`temporary_owner_alive`).
     """
-    final = Path(final)
-    return final.with_name(f"{TEMP_PREFIX}{secrets.token_hex(4)}-{final.name}")
+    final = Path(final) if Path(final).name else Path(final).absolute()  # "." has no name of its own
+    return final.with_name(f"{TEMP_PREFIX}p{os.getpid()}-{secrets.token_hex(4)}-{final.name}")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (another user's counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits to be reaped: it answers signals, but writes nothing.
+
+    An orphan stays so in a container whose init never reaps. Linux only; elsewhere ``False``.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def temporary_owner_alive(name: str) -> bool:
+    """Whether the process that made the temporary ``name`` still runs (a name without a pid: no)."""
+    match = _TEMP_NAME.fullmatch(name)
+    return match is not None and match.group(1) is not None and process_alive(int(match.group(1)))
 
 
 def describe_os_error(error: OSError, path: Path | str) -> str:
@@ -152,15 +200,62 @@ def write_json_atomic(path: Path | str, document: Any, *, indent: int | None = N
         handle.write("\n")
 
 
-def safe_name(text: str, *, max_length: int = 80) -> str:
-    """Make ``text`` usable as one file-name component.
+def _kept(char: str) -> bool:
+    return char in _KEPT_PUNCTUATION or unicodedata.category(char)[0] in "LNM"
 
-    Path separators, ``..``, control characters (newlines included) and anything
-    outside ``[A-Za-z0-9._-]`` become ``_``; leading dots are removed so the name
-    is neither hidden nor relative. The result is never empty.
+
+def safe_name(text: str, *, max_length: int = 80) -> str:
+    """Make ``text`` usable as one file-name component, in any script.
+
+    Letters, digits and combining marks of every script are kept (in NFC, so
+    a name typed on macOS and one typed elsewhere agree), with ``.``, ``_`` and
+    ``-``. Each run of anything else (path separators, control characters,
+    spaces, punctuation that some file systems refuse) becomes one ``_``;
+    leading and trailing dots, dashes and underscores are removed, so the name
+    is neither hidden, nor relative, nor taken for an option. At most
+    ``max_length`` characters and :data:`MAX_NAME_BYTES` bytes; never empty.
     """
-    cleaned = _UNSAFE_CHARS.sub("_", text).strip("._") or "unnamed"
-    return cleaned[:max_length]
+    text = unicodedata.normalize("NFC", text)
+    cleaned = "".join(char if _kept(char) else "\0" for char in text)
+    cleaned = re.sub("\0+", "_", cleaned).strip("._-")[:max_length]
+    while len(cleaned.encode("utf-8")) > MAX_NAME_BYTES:
+        cleaned = cleaned[:-1]
+    return cleaned.rstrip("._-") or "unnamed"
+
+
+def is_safe_name(text: str) -> bool:
+    """Whether ``text`` is a plain file name of the kind faceswap makes (what extract writes, it reads).
+
+    Letters, digits and marks of any script (NFC) and ``._-``, not starting
+    with a dot or a dash, at most 255 bytes.
+    """
+    return (
+        0 < len(text.encode("utf-8")) <= 255
+        and all(map(_kept, text))
+        and text[0] not in ".-"
+        and unicodedata.normalize("NFC", text) == text
+    )
+
+
+def unique_safe_names(texts: Iterable[str], *, max_length: int = 80) -> list[str]:
+    """:func:`safe_name` of each of ``texts``, made unique: no two sources share an output name.
+
+    A name already taken (compared case-insensitively, as macOS and Windows
+    file systems compare them) gets ``_2``, ``_3``, ... and a log line says so.
+    """
+    taken: set[str] = set()
+    names = []
+    for text in texts:
+        base = safe_name(text, max_length=max_length)
+        name, number = base, 1
+        while name.casefold() in taken:
+            number += 1
+            name = f"{base}_{number}"
+        if name != base:
+            log.info("%r and an earlier name both make %r: writing %r instead", text, base, name)
+        taken.add(name.casefold())
+        names.append(name)
+    return names
 
 
 def ensure_output_dir(folder: Path | str) -> Path:
@@ -208,14 +303,14 @@ def remove_stale_temporaries(folder: Path | str) -> int:
     """Delete temporary files that an interrupted run left in ``folder``.
 
     Returns the number of files removed. Only names made by
-    :func:`temporary_path` are touched.
+    :func:`temporary_path` are touched, and only those whose writer is gone.
     """
     removed = 0
     folder = Path(folder)
     if not folder.is_dir():
         return 0
     for stale in folder.glob(f"{TEMP_PREFIX}*"):
-        if stale.is_file():
+        if stale.is_file() and not temporary_owner_alive(stale.name):
             remove_quietly(stale)
             removed += 1
     return removed
@@ -226,17 +321,17 @@ def remove_stale_temporaries_of(final: Path | str) -> int:
 
     Matches the names :func:`temporary_path` gives ``final`` and its siblings
     with another suffix (a gif writer's ``.mkv`` and palette ``.png``), and
-    nothing else in the folder, so other outputs' temporaries are left alone.
-    Returns the number removed.
+    nothing else in the folder, so other outputs' temporaries are left alone;
+    those of a writer still running are kept too. Returns the number removed.
     """
     final = Path(final)
     folder = final.parent if str(final.parent) else Path(".")
-    own = re.escape(TEMP_PREFIX) + r"[0-9a-f]{8}-" + re.escape(final.stem)
+    own = re.escape(TEMP_PREFIX) + r"(?:p\d+-)?[0-9a-f]{8}-" + re.escape(final.stem)
     pattern = re.compile(own + r"(\.[A-Za-z0-9]+)?")
     removed = 0
     with contextlib.suppress(OSError):
         for stale in folder.iterdir():
-            if not pattern.fullmatch(stale.name):
+            if not pattern.fullmatch(stale.name) or temporary_owner_alive(stale.name):
                 continue
             if stale.is_dir() and not stale.is_symlink():
                 shutil.rmtree(stale, ignore_errors=True)

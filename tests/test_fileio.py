@@ -85,7 +85,7 @@ def test_full_disk_is_an_error_and_keeps_the_previous_file(tmp_path: Path) -> No
         ("..", "unnamed"),
         (".hidden", "hidden"),
         ("", "unnamed"),
-        ("é" * 10, "unnamed"),
+        ("é" * 10, "é" * 10),  # letters of every script are kept (issue 9)
     ],
 )
 def test_safe_name(raw: str, expected: str) -> None:

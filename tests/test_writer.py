@@ -28,6 +28,7 @@ from faceswap.media.writer import (
     synthetic_label,
     video_delay,
 )
+from faceswap.paths import FOLDER_MARKER
 from tests.test_media import make_video
 
 
@@ -244,7 +245,7 @@ def test_frames_folder_one_labelled_png_per_frame(tmp_path: Path) -> None:
         for number, frame in enumerate(frames):
             writer.write(frame, name=None if number < 3 else "photo.jpg")
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["frame_000000.png", "frame_000001.png", "frame_000002.png", "photo.png"]
+    assert names == [FOLDER_MARKER, "frame_000000.png", "frame_000001.png", "frame_000002.png", "photo.png"]
     with Image.open(out / "frame_000001.png") as image:
         assert image.info["Comment"] == synthetic_label()
         np.testing.assert_array_equal(np.asarray(image), frames[1])
@@ -265,8 +266,18 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path: Path) -> None:
         FramesWriter(folder)
     write_all(Mp4Writer(out, spec, overwrite=True), frames_of(3, 64, 48))
     assert probe_video(out).frame_count == 3
-    write_all(FramesWriter(folder, overwrite=True), frames_of(2, 64, 48))
-    assert sorted(p.name for p in folder.iterdir()) == ["frame_000000.png", "frame_000001.png"]
+    # A folder faceswap did not make is not replaced, even with --overwrite (issue 9) ...
+    with pytest.raises(OutputError, match="did not make"):
+        FramesWriter(folder, overwrite=True)
+    assert (folder / "x.png").read_bytes() == b"precious"
+    # ... one it made is.
+    made = tmp_path / "made"
+    write_all(FramesWriter(made), frames_of(3, 64, 48))
+    write_all(FramesWriter(made, overwrite=True), frames_of(2, 64, 48))
+    assert sorted(p.name for p in made.iterdir() if not p.name.startswith(".")) == [
+        "frame_000000.png",
+        "frame_000001.png",
+    ]
     assert no_temporaries(tmp_path)
 
 

@@ -89,15 +89,27 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
 
 def run(args: argparse.Namespace) -> int:
     """Check the inputs, score, print the table and write the JSON report."""
-    from faceswap.fileio import check_output_file, write_json_atomic
+    from faceswap.locks import lock_outputs
+    from faceswap.paths import guard_outputs
 
-    for path in (args.original, args.swapped, *args.target, *args.source):
+    inputs = (args.original, args.swapped, *args.target, *args.source)
+    inputs += (args.model,) if args.model is not None else ()
+    for path in inputs:
         if not path.exists():
             raise InputError(f"{path}: no such file or folder")
     if args.identity_every < 1:
         raise InputError(f"--identity-every must be at least 1, not {args.identity_every}")
     if args.model_size is not None and args.model_size < 8:
         raise InputError(f"--model-size must be at least 8 px, not {args.model_size}")
+    guard_outputs(inputs, [args.json])
+    with lock_outputs([args.json], "score"):
+        return _score(args)
+
+
+def _score(args: argparse.Namespace) -> int:
+    """Score and report, once the --json output is checked and locked."""
+    from faceswap.fileio import check_output_file, write_json_atomic
+
     if args.json is not None:
         check_output_file(args.json, overwrite=args.overwrite)
 

@@ -366,6 +366,14 @@ def run(args: argparse.Namespace) -> int:
     elif args.faces_a is None or args.faces_b is None:
         raise InputError("name the two faces folders, FACES_A and FACES_B (or pass --resume)")
     model_dir = args.model_dir or default_model_dir(args.faces_a, args.faces_b)
+    from faceswap.locks import lock_outputs
+
+    with lock_outputs([model_dir], "train"):
+        return _train(args, model_dir)
+
+
+def _train(args: argparse.Namespace, model_dir: Path) -> int:
+    """Train with the model folder locked (see :func:`run`)."""
     from faceswap.train import Hardware, TrainConfig, TrainingSession
 
     hardware = Hardware(

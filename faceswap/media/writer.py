@@ -84,6 +84,7 @@ from faceswap.media.ffmpeg import (
 )
 from faceswap.media.probe import VideoInfo, probe_video
 from faceswap.media.timing import constant_rate_repeats
+from faceswap.paths import check_replaceable_folder, mark_folder
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +181,11 @@ def check_output(path: Path | str, *, overwrite: bool) -> OutputKind:
     kind = output_kind(path)
     if kind != "frames":
         check_output_file(path, overwrite=overwrite)
-    elif path.is_dir() and any(path.iterdir()) and not overwrite:
+        return kind
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise OutputError(f"output {path} already holds files; pass --overwrite to replace them")
-    else:
-        ensure_output_dir(path.parent)
+    check_replaceable_folder(path)
+    ensure_output_dir(path.parent)
     return kind
 
 
@@ -790,21 +792,32 @@ class FramesWriter(_Writer):
         except OSError as error:
             raise OutputError(describe_os_error(error, self.path)) from error
         self._names: set[str] = set()
+        self._taken: set[str] = set()  # the names, case-folded (a macOS or Windows disk ignores case)
 
     def write(self, image: np.ndarray, name: str | None = None) -> None:
         """Write one frame as a PNG (see :func:`encode_png`)."""
         self._check(image, None)
-        file = f"frame_{self.frames_written:06d}.png"
-        if name is not None:
-            candidate = Path(name).stem + ".png"
-            if candidate not in self._names and not candidate.startswith("."):
-                file = candidate
+        file = self._free_name(name)
         self._names.add(file)
+        self._taken.add(file.casefold())
         try:
             (self._temp / file).write_bytes(encode_png(image))
         except OSError as error:
             raise OutputError(describe_os_error(error, self.path / file)) from error
         self.frames_written += 1
+
+    def _free_name(self, name: str | None) -> str:
+        """``name`` as a PNG, or ``frame_<index>.png``: never one already written (ignoring case)."""
+        taken = self._taken
+        if name is not None:
+            candidate = Path(name).stem + ".png"
+            if candidate.casefold() not in taken and not candidate.startswith("."):
+                return candidate
+            log.info("frame %d: %s is taken, writing it under a frame number", self.frames_written, candidate)
+        number = self.frames_written
+        while f"frame_{number:06d}.png" in taken:
+            number += 1
+        return f"frame_{number:06d}.png"
 
     def close(self) -> None:
         """Rename the finished folder into place (an old one is removed only after that)."""
@@ -813,9 +826,14 @@ class FramesWriter(_Writer):
         self._closed = True
         old = temporary_path(self.path) if self.path.exists() else None
         try:
+            mark_folder(self._temp, self._names, "convert")
+            check_replaceable_folder(self.path)  # again: files may have been put there since the start
             if old is not None:
                 os.replace(self.path, old)
             os.replace(self._temp, self.path)
+        except OutputError:
+            self.abort()
+            raise
         except OSError as error:
             if old is not None and old.exists() and not self.path.exists():
                 os.replace(old, self.path)

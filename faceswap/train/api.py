@@ -99,7 +99,27 @@ def train(
     TrainingDivergedError
         The loss became NaN or infinite; the last good checkpoint is kept.
     """
+    from faceswap.locks import lock_outputs
+
     hardware = replace(hardware or Hardware(), progress=progress)
+    with lock_outputs([model_dir], "train"):
+        return _train(
+            model_dir, faces_a, faces_b, config, hardware, resume, iterations, time_limit, callbacks
+        )
+
+
+def _train(
+    model_dir: Path | str,
+    faces_a: Path | str | None,
+    faces_b: Path | str | None,
+    config: TrainConfig | None,
+    hardware: Hardware,
+    resume: bool,
+    iterations: int | None,
+    time_limit: float | None,
+    callbacks: Sequence[Any],
+) -> TrainResult:
+    """:func:`train` with the model folder locked."""
     if resume:
         changes = {}
         if config is not None:

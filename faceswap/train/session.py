@@ -38,6 +38,7 @@ import numpy as np
 from faceswap.errors import InputError, ModelError, TrainingDivergedError
 from faceswap.fileio import ensure_output_dir, remove_stale_temporaries
 from faceswap.model_folder import STATE_FILE, TrainingState, read_state
+from faceswap.paths import guard_outputs
 from faceswap.signals import signal_name, stop_requests
 from faceswap.train.config import TrainConfig
 from faceswap.train.dataset import BatchSource, FaceSet, check_two_sides, list_faces, load_faces
@@ -236,6 +237,7 @@ class TrainingSession:
 
         config = config or TrainConfig()
         model_dir = Path(model_dir)
+        guard_outputs([faces_a, faces_b], [model_dir])
         if (model_dir / STATE_FILE).exists():
             raise OutputError(
                 f"{model_dir} already holds a model; pass --resume to go on training it, "
@@ -317,6 +319,7 @@ class TrainingSession:
         faces_b = faces_b or state.config.get("faces_b")
         if not faces_a or not faces_b:
             raise InputError(f"{model_dir}: its state does not say which faces it was trained on; name them")
+        guard_outputs([faces_a, faces_b], [model_dir])
         list_faces(faces_a, "A")
         list_faces(faces_b, "B")
         check_two_sides(faces_a, faces_b)
