@@ -329,7 +329,7 @@ def _run_demo(out: Path, minutes: float, progress: bool, clip_seconds: float) ->
     )
     from faceswap.model_folder import read_state
 
-    trained = read_state(model_dir)
+    stored = read_state(model_dir)
     reports = {
         name: score(
             clips[0],
@@ -337,8 +337,8 @@ def _run_demo(out: Path, minutes: float, progress: bool, clip_seconds: float) ->
             targets,
             sources,
             identity_every=2,
-            model_size=trained.input_size,
-            centering=trained.centering,
+            model_size=stored.input_size,
+            centering=stored.centering,
             progress=progress,
         ).to_json()
         for name, swapped in (("trained", video), ("untrained", untrained_video))

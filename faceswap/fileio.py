@@ -339,3 +339,21 @@ def remove_stale_temporaries_of(final: Path | str) -> int:
                 remove_quietly(stale)
             removed += 1
     return removed
+
+
+def link_or_copy(source: Path, target: Path, *, copy: bool = False) -> bool:
+    """Hard-link ``source`` as ``target``, or copy it where a link is not possible; True if linked.
+
+    A hard link costs no space and keeps the crop's bytes; it fails across
+    file systems and where links are not allowed, and then a copy is made.
+    ``copy`` asks for a copy straight away.
+    """
+    if not copy:
+        try:
+            os.link(source, target)
+            return True
+        except OSError as error:
+            if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
+                raise
+    shutil.copy2(source, target)
+    return False

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import errno
 import io
 import logging
 import os
@@ -54,7 +53,9 @@ from faceswap.align import CROP_PADDING
 from faceswap.crops import list_crop_files
 from faceswap.errors import InputError, OutputError
 from faceswap.feature_cache import FeatureCache, file_key, open_cache
-from faceswap.fileio import describe_os_error, temporary_path, write_bytes_atomic
+from faceswap.fileio import describe_os_error, link_or_copy, temporary_path, write_bytes_atomic
+from faceswap.locks import lock_outputs
+from faceswap.paths import check_replaceable_folder, guard_outputs, mark_folder
 
 log = logging.getLogger(__name__)
 
@@ -473,8 +474,10 @@ def check_output_folder(output: Path, folder: Path, *, overwrite: bool) -> None:
         )
     if output.exists() and not output.is_dir():
         raise OutputError(f"output {output} exists and is not a folder")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise OutputError(f"output {output} already exists; pass --overwrite to replace it")
+    if output.is_dir() and any(output.iterdir()):
+        if not overwrite:
+            raise OutputError(f"output {output} already exists; pass --overwrite to replace it")
+        check_replaceable_folder(output)
     parent = output.parent if str(output.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"cannot create output {output}: folder {parent} does not exist")
@@ -501,19 +504,6 @@ def _check_names(faces: Sequence[SortedFace]) -> None:
         seen[key] = face.path
 
 
-def _link_or_copy(source: Path, target: Path, copy: bool) -> bool:
-    """Hard-link ``source`` as ``target``, or copy it where links are not possible; True if linked."""
-    if not copy:
-        try:
-            os.link(source, target)
-            return True
-        except OSError as error:
-            if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
-                raise
-    shutil.copy2(source, target)
-    return False
-
-
 def write_output(faces: Sequence[SortedFace], output: Path, *, copy: bool, overwrite: bool) -> int:
     """Build the output folder under a temporary name and rename it into place; returns links made.
 
@@ -529,11 +519,13 @@ def write_output(faces: Sequence[SortedFace], output: Path, *, copy: bool, overw
         for face in faces:
             folder = temp / face.group if face.group else temp
             folder.mkdir(exist_ok=True)
-            linked += _link_or_copy(face.path, folder / face.path.name, copy)
+            linked += link_or_copy(face.path, folder / face.path.name, copy=copy)
         write_bytes_atomic(temp / ORDER_FILE, _order_csv(faces), durable=False)
+        mark_folder(temp, [entry.name for entry in temp.iterdir()], "sort")
         if output.exists():
             if not overwrite:
                 raise OutputError(f"output {output} already exists; pass --overwrite to replace it")
+            check_replaceable_folder(output)  # again: it may have changed since the run began
             old = temporary_path(output)
             os.replace(output, old)
             os.replace(temp, output)
@@ -619,36 +611,38 @@ def sort_faces(folder: Path | str, options: SortOptions) -> SortResult:
             raise OutputError(
                 f"--sheet {options.sheet} lies inside the faces folder {folder}: put it outside"
             )
-    crops = list_crop_files(folder)
-    if not crops:
-        raise InputError(f"{folder}: no face crops (PNG or JPEG files) in this folder")
-    reference = None
-    if options.similar_to:
-        from faceswap.identity import identity_of_photos
+    guard_outputs([folder, *options.similar_to], [output, options.sheet])
+    with lock_outputs([output or folder], "sort"):
+        crops = list_crop_files(folder)
+        if not crops:
+            raise InputError(f"{folder}: no face crops (PNG or JPEG files) in this folder")
+        reference = None
+        if options.similar_to:
+            from faceswap.identity import identity_of_photos
 
-        reference = identity_of_photos(options.similar_to)
-    ordering = options.ordering
-    kept, values, skipped, measured = measure_folder(
-        crops, NEEDS[ordering], open_cache(folder), options.progress
-    )
-    if not kept:
-        raise InputError(f"{folder}: none of its {len(crops)} images is a readable face crop")
-    faces = _ordered(ordering, kept, values, folder, options, reference)
-    _check_names(faces)
-    result = SortResult(ordering, faces, output, skipped=skipped, measured=measured)
-    if output is not None:
-        linked = write_output(faces, output, copy=options.copy, overwrite=options.overwrite)
-        log.info("%s: %d hard links, %d copies", output, linked, len(faces) - linked)
-        listed = _moved(faces, output)
-    else:
-        moved = rearrange_in_place(faces, folder)
-        log.info("%s: %d crops moved into their subfolders", folder, moved)
-        listed = _moved(faces, folder)
-    if options.sheet is not None:
-        entries = [SheetEntry(f.path, f.path.name, f.label, f.group) for f in listed]
-        title = f"faceswap sort --by {ordering}: {folder.name} ({len(faces)} faces)"
-        result.sheets = write_sheets(
-            entries, options.sheet, title=title, per_page=options.per_page, overwrite=options.overwrite
+            reference = identity_of_photos(options.similar_to)
+        ordering = options.ordering
+        kept, values, skipped, measured = measure_folder(
+            crops, NEEDS[ordering], open_cache(folder), options.progress
         )
+        if not kept:
+            raise InputError(f"{folder}: none of its {len(crops)} images is a readable face crop")
+        faces = _ordered(ordering, kept, values, folder, options, reference)
+        _check_names(faces)
+        result = SortResult(ordering, faces, output, skipped=skipped, measured=measured)
+        if output is not None:
+            linked = write_output(faces, output, copy=options.copy, overwrite=options.overwrite)
+            log.info("%s: %d hard links, %d copies", output, linked, len(faces) - linked)
+            listed = _moved(faces, output)
+        else:
+            moved = rearrange_in_place(faces, folder)
+            log.info("%s: %d crops moved into their subfolders", folder, moved)
+            listed = _moved(faces, folder)
+        if options.sheet is not None:
+            entries = [SheetEntry(f.path, f.path.name, f.label, f.group) for f in listed]
+            title = f"faceswap sort --by {ordering}: {folder.name} ({len(faces)} faces)"
+            result.sheets = write_sheets(
+                entries, options.sheet, title=title, per_page=options.per_page, overwrite=options.overwrite
+            )
     result.elapsed = time.perf_counter() - started
     return result

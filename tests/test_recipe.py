@@ -210,8 +210,11 @@ def test_a_session_without_a_model_takes_the_default_and_says_why(
     with caplog.at_level(logging.INFO, logger="faceswap"):
         session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, tiny(model=None), QUIET)
     assert session.config.model == session.state.model == "tiny"
-    first = caplog.records[0].getMessage()
-    assert first.startswith("no --model given: no GPU found: the 'tiny' model"), first
+    # The faces are checked first (a refused run says only why), then the choice is the first word.
+    messages = [record.getMessage() for record in caplog.records]
+    first = next(message for message in messages if not message.startswith("faces "))
+    assert first.startswith("no --model given: no GPU found: the 'tiny' model"), messages
+    assert sum(message.startswith("no --model given") for message in messages) == 1
 
 
 # -- the smoothed loss -----------------------------------------------------------------------------
@@ -312,3 +315,12 @@ def test_conflicting_reuse_options_are_one_line(arguments: tuple[str, ...], mess
     from tests.test_train_cli import faceswap, one_error_line
 
     assert message in one_error_line(faceswap("train", *arguments))
+
+
+def test_pretrain_alone_takes_one_folder_for_both_sides(tmp_path: Path, faces_d18: Path) -> None:
+    with pytest.raises(InputError, match="are one folder"):
+        TrainingSession.start(tmp_path / "pair", faces_d18, faces_d18, tiny(), QUIET)
+    session = TrainingSession.start(tmp_path / "pre", faces_d18, faces_d18, tiny(pretrain=True), QUIET)
+    session.run(iterations=1)
+    resumed = TrainingSession.resume(tmp_path / "pre", hardware=QUIET)
+    assert resumed.config.pretrain and resumed.state.iteration == 1

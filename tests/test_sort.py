@@ -18,6 +18,7 @@ import pytest
 
 from faceswap.cli import main
 from faceswap.crops import read_crop, write_crop
+from faceswap.errors import OutputError
 from faceswap.sort import SortOptions, sort_faces
 from tests.conftest import require_data
 
@@ -286,4 +287,27 @@ def test_a_damaged_cache_is_rebuilt(tmp_path: Path) -> None:
     again = sort_faces(
         folder, SortOptions(by="blur", output=tmp_path / "out", overwrite=True, progress=False)
     )
-    assert again.measured == 0 and sorted((tmp_path / "out").iterdir())[0].name == "1"
+    listed = sorted(path.name for path in (tmp_path / "out").iterdir() if not path.name.startswith("."))
+    assert again.measured == 0 and listed[0] == "1"
+
+
+def test_overwrite_replaces_only_an_output_that_sort_made(tmp_path: Path) -> None:
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for number in range(3):
+        write_crop(folder / f"face_{number}.png", rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"a user's own file")
+    with pytest.raises(OutputError, match="faceswap did not make"):
+        sort_faces(folder, SortOptions(by="blur", output=mine, overwrite=True, progress=False))
+    assert (mine / "holiday.jpg").read_bytes() == b"a user's own file"
+    made = tmp_path / "made"
+    sort_faces(folder, SortOptions(by="blur", output=made, progress=False))
+    (made / "note.txt").write_text("added by the user")
+    with pytest.raises(OutputError, match=r"note\.txt"):
+        sort_faces(folder, SortOptions(by="blur", output=made, overwrite=True, progress=False))
+    (made / "note.txt").unlink()
+    sort_faces(folder, SortOptions(by="blur", output=made, overwrite=True, progress=False))
+    assert (made / "sort.csv").is_file()

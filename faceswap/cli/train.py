@@ -333,6 +333,8 @@ def default_model_dir(faces_a: Path, faces_b: Path) -> Path:
 def settings(args: argparse.Namespace) -> dict[str, Any]:
     """The recipe options given on the command line (TrainConfig fields), augmentation included."""
     given = {name: getattr(args, name) for name in _RECIPE if getattr(args, name) is not None}
+    if getattr(args, "pretrain", None) is not None:
+        given["pretrain"] = True
     if "init_from" in given:
         given["init_from"] = str(given["init_from"])
     scaled = {"zoom": 0.01, "shift": 0.01, "warp": 1 / 160}

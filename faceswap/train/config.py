@@ -80,6 +80,9 @@ class TrainConfig:
         from; kept for the record (resuming never reloads it).
     freeze_encoder
         The encoder does not change in the first this many iterations.
+    pretrain
+        Both sides train on one folder of many people's faces (``--pretrain``):
+        the one case where faces A and B may be the same folder.
     tensorboard, timelapse
         Write TensorBoard scalars; keep every preview in ``timelapse/``.
     """
@@ -107,6 +110,7 @@ class TrainConfig:
     init_from: str | None = None
     init_decoders: str = "a,b"
     freeze_encoder: int = 0
+    pretrain: bool = False
 
     tensorboard: bool = False
     timelapse: bool = False
@@ -118,6 +122,8 @@ class TrainConfig:
             raise InputError(f"augment must be an AugmentConfig, not {self.augment!r}")
         if self.model is not None and (not isinstance(self.model, str) or not self.model):
             raise InputError(f"model must be a name, not {self.model!r}")
+        if not isinstance(self.pretrain, bool):
+            raise InputError(f"pretrain must be true or false, not {self.pretrain!r}")
         if self.centering not in CENTERINGS:
             raise InputError(f"unknown centering {self.centering!r} (choose from {', '.join(CENTERINGS)})")
         if self.loss not in LOSSES:

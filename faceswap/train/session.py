@@ -237,7 +237,8 @@ class TrainingSession:
 
         config = config or TrainConfig()
         model_dir = Path(model_dir)
-        guard_outputs([faces_a, faces_b], [model_dir])
+        guard_outputs([faces_a, faces_b, config.init_from], [model_dir])
+        config, model_choice = _choose_model(config)
         if (model_dir / STATE_FILE).exists():
             raise OutputError(
                 f"{model_dir} already holds a model; pass --resume to go on training it, "
@@ -245,8 +246,8 @@ class TrainingSession:
             )
         list_faces(faces_a, "A")
         list_faces(faces_b, "B")
-        check_two_sides(faces_a, faces_b)
-        config, model_choice = _choose_model(config)
+        if not config.pretrain:
+            check_two_sides(faces_a, faces_b)
         if config.seed is None:
             config = replace(config, seed=secrets.randbelow(2**31))
         input_size = config.check_model()
@@ -322,7 +323,8 @@ class TrainingSession:
         guard_outputs([faces_a, faces_b], [model_dir])
         list_faces(faces_a, "A")
         list_faces(faces_b, "B")
-        check_two_sides(faces_a, faces_b)
+        if not config.pretrain:
+            check_two_sides(faces_a, faces_b)
         from faceswap.train.checkpoint import load_checkpoint
 
         saved, state = load_checkpoint(model_dir)

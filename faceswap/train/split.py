@@ -17,7 +17,6 @@ ranked by file name among the others.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from faceswap.crops import read_crop_info
 from faceswap.errors import InputError, OutputError
-from faceswap.fileio import describe_os_error, ensure_output_dir, temporary_path
+from faceswap.fileio import describe_os_error, ensure_output_dir, link_or_copy, temporary_path
 
 #: Hold back one frame in this many by default.
 DEFAULT_EVERY = 10
@@ -147,7 +146,7 @@ def write_split(
         try:
             temporary.mkdir()
             for path in chosen:
-                _link_or_copy(path, temporary / path.name)
+                link_or_copy(path, temporary / path.name)
             if target.exists():
                 target.rmdir()  # empty, checked above
             temporary.rename(target)
@@ -159,10 +158,3 @@ def write_split(
             raise
         out.extend(target / path.name for path in chosen)
     return written
-
-
-def _link_or_copy(source: Path, destination: Path) -> None:
-    try:
-        os.link(source, destination)
-    except OSError:  # another file system, or links not allowed there
-        shutil.copy2(source, destination)
