@@ -34,12 +34,11 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from faceswap.align import (
-    alignment_matrix,
     invert,
     similarity_from_parameters,
     similarity_parameters,
@@ -50,6 +49,9 @@ from faceswap.errors import InputError
 from faceswap.landmarks import bounding_box, interocular_distance
 from faceswap.media.reader import VideoSource
 from faceswap.smooth import smooth_sequence
+
+if TYPE_CHECKING:
+    from faceswap.track import Track
 
 log = logging.getLogger(__name__)
 
@@ -328,39 +330,31 @@ def progress_bar(total: int, description: str, enabled: bool, *, unit: str = "fr
 def detect_faces(
     source: VideoSource, windows: Sequence[range], *, progress: bool = True
 ) -> dict[int, list[Face]]:
-    """Find and follow the faces of ``windows`` of a video, as extract does (detector + tracker).
+    """Find and follow the faces of ``windows`` of a video, as extract does with its defaults.
 
-    Uses :class:`faceswap.track.FaceTracker` with extract's defaults (HOG
-    detector, no upsampling); each window is tracked afresh.
+    Each window is followed afresh (:meth:`faceswap.faces.FaceFinder.follow`).
     """
-    from faceswap.detect import FaceDetector, LandmarkPredictor
-    from faceswap.track import FaceTracker
+    from faceswap.faces import FaceFinder
 
-    detector, predictor = FaceDetector("hog"), LandmarkPredictor()
+    finder = FaceFinder()
     found: dict[int, list[Face]] = {}
     total = sum(len(window) for window in windows)
     with progress_bar(total, "finding faces", progress) as bar:
         for window in windows:
-            tracker = FaceTracker(detector, predictor)
-            for frame in source.frames(window.start, window.stop):
-                faces = []
-                for track in tracker.update(frame.image):
-                    faces.append(Face(track.box, track.landmarks, track.matrix, score=track.score))
-                found[frame.index] = faces
+            for frame, tracks in finder.follow(source.frames(window.start, window.stop)):
+                found[frame.index] = [_face(track) for track in tracks]
                 bar.update(1)
     return found
 
 
 def detect_image_faces(images: Iterable[tuple[int, np.ndarray]]) -> dict[int, list[Face]]:
     """Find the faces of unrelated images (full detection on each, left to right)."""
-    from faceswap.detect import FaceDetector, LandmarkPredictor
+    from faceswap.faces import FaceFinder
 
-    detector, predictor = FaceDetector("hog"), LandmarkPredictor()
-    found: dict[int, list[Face]] = {}
-    for index, image in images:
-        faces = []
-        for detection in detector.detect(image):
-            points = predictor(image, detection.box)
-            faces.append(Face(detection.box, points, alignment_matrix(points), score=detection.score))
-        found[index] = sorted(faces, key=lambda face: face.landmarks[:, 0].min())
-    return found
+    finder = FaceFinder()
+    return {index: [_face(track) for track in finder.find(image)] for index, image in images}
+
+
+def _face(track: Track) -> Face:
+    """An alignments-file face from a face found now."""
+    return Face(track.box, track.landmarks, track.matrix, score=track.score)

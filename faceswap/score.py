@@ -20,7 +20,8 @@ measures (see README, "Scoring a swap"):
 6. **background kept**: PSNR outside the face region;
 7. **lost faces**: frames where the original has a face and the swap has none.
 
-Faces are found with the same detector and landmark predictor as extract.
+Faces are found with the same detector and landmark predictor as extract
+(:mod:`faceswap.faces`), each frame afresh.
 """
 
 from __future__ import annotations
@@ -43,13 +44,12 @@ from faceswap.align import (
     transform_points,
     umeyama,
 )
-from faceswap.crops import read_crop
 from faceswap.detail import DETAIL_GATE, face_detail
-from faceswap.detect import FaceDetector, LandmarkPredictor
 from faceswap.errors import InputError
-from faceswap.identity import SAME_PERSON_THRESHOLD, FaceEmbedder, distance
+from faceswap.faces import FaceFinder, LargestFaceSearch
+from faceswap.identity import SAME_PERSON_THRESHOLD, FaceEmbedder, distance, identity_of_photos
 from faceswap.landmarks import INNER, face_hull, interocular_distance
-from faceswap.media.reader import Frame, list_images, open_source, read_image
+from faceswap.media.reader import Frame, list_images, open_source
 from faceswap.pose import angle_difference, head_pose
 
 log = logging.getLogger(__name__)
@@ -136,44 +136,6 @@ class ScoreReport:
         return document
 
 
-class FaceFinder:
-    """Largest face of each frame, detected at a scale adapted to the face found last.
-
-    Detection runs on a downscaled frame when the previous face was large
-    (the HOG detector needs faces of about 80 px), which keeps scoring of
-    long, high-resolution clips affordable without missing small faces: when
-    the downscaled search finds nothing, the full-resolution one runs.
-    """
-
-    def __init__(self, detector: FaceDetector, predictor: LandmarkPredictor, upsample: int = 0) -> None:
-        self.detector = detector
-        self.predictor = predictor
-        self.upsample = upsample
-        self._last_width: float | None = None
-
-    def find(self, image: np.ndarray, near: np.ndarray | None = None) -> np.ndarray | None:
-        """Landmarks of the largest face (or the one nearest ``near`` landmarks), or ``None``."""
-        detections = []
-        if self._last_width and self._last_width > 160:
-            detections = self.detector.detect(image, upsample=self.upsample, scale=120 / self._last_width)
-        if not detections:
-            detections = self.detector.detect(image, upsample=self.upsample)
-        if not detections:
-            self._last_width = None
-            return None
-        if near is not None:
-            centre = near.mean(axis=0)
-
-            def offset(d):
-                return np.hypot((d.box[0] + d.box[2]) / 2 - centre[0], (d.box[1] + d.box[3]) / 2 - centre[1])
-
-            best = min(detections, key=offset)
-        else:
-            best = max(detections, key=lambda d: d.width)
-        self._last_width = best.width
-        return self.predictor(image, best.box)
-
-
 def identity_of(
     inputs: Sequence[Path | str],
     finder: FaceFinder,
@@ -182,9 +144,9 @@ def identity_of(
 ) -> np.ndarray:
     """Mean embedding of the faces in photos, folders of photos, or folders of extracted crops.
 
-    Crops made by ``faceswap extract`` carry their landmarks, so no detection
-    is needed (a tightly cropped face is often too close to the border for
-    the detector).
+    At most :data:`MAX_IDENTITY_FACES` files are read, evenly spread; each
+    gives one face as :func:`faceswap.identity.identity_of_photos` (not
+    ``strict``) finds it: the landmarks a crop carries, else its largest face.
 
     Raises
     ------
@@ -202,20 +164,8 @@ def identity_of(
         picks = np.linspace(0, len(files) - 1, MAX_IDENTITY_FACES).round().astype(int)
         log.info("%s: the identity is the mean of %d of its %d faces", what, MAX_IDENTITY_FACES, len(files))
         files = [files[index] for index in picks]
-    embeddings = []
-    for file in files:
-        try:
-            image, info = read_crop(file)
-            landmarks = info.landmarks if info is not None else None
-        except InputError:  # not a square crop: a photo
-            image, landmarks = read_image(file), None
-        if landmarks is None:
-            landmarks = finder.find(image)
-        if landmarks is not None:
-            embeddings.append(embedder.embed(image, landmarks))
-    if not embeddings:
-        raise InputError(f"no face found in the {what} ({', '.join(str(p) for p in inputs)})")
-    return np.mean(embeddings, axis=0)
+    named = f"{what} ({', '.join(str(p) for p in inputs)})"
+    return identity_of_photos(files, finder=finder, embedder=embedder, strict=False, what=named)
 
 
 def face_region_mask(landmarks: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
@@ -346,16 +296,15 @@ def score(
         raise InputError(f"--model-size must be at least 8 px, not {model_size}")
     if centering not in CENTERINGS:
         raise InputError(f"--centering must be one of {', '.join(CENTERINGS)}, not {centering!r}")
-    detector, predictor, embedder = FaceDetector("hog"), LandmarkPredictor(), FaceEmbedder()
+    finder, embedder = FaceFinder(upsample=upsample), FaceEmbedder()
     if identities is not None:
         target, source = identities
     else:
-        photo_finder = FaceFinder(detector, predictor, upsample=1)
+        photo_finder = FaceFinder(finder.detector, finder.predictor, upsample=1)
         target = identity_of(targets, photo_finder, embedder, "target")
         source = identity_of(sources, photo_finder, embedder, "source") if sources else None
     pairs, count = paired_frames(Path(original), Path(swapped))
-    original_finder = FaceFinder(detector, predictor, upsample)
-    swapped_finder = FaceFinder(detector, predictor, upsample)
+    original_finder, swapped_finder = LargestFaceSearch(finder), LargestFaceSearch(finder)
 
     rows: list[FrameScore] = []
     original_track: list[np.ndarray | None] = []

@@ -1,20 +1,31 @@
 """Temporal smoothing of landmarks and transforms across video frames.
 
 dlib's landmarks jitter by a pixel or so from frame to frame even when the face
-is still; pasted faces and crops inherit that jitter. The One-Euro filter
-(Casiez, Roussel and Vogel, CHI 2012) removes it: a low-pass filter whose
-cut-off frequency rises with the speed of the signal, so a still face is
-smoothed strongly while a moving face is followed with little lag.
+is still; pasted faces and crops inherit that jitter. Two filters take it away:
 
-Speeds are divided by a ``scale`` given with each sample (for faces: the
-inter-ocular distance), so the same parameters suit small and large faces.
+* the **One-Euro filter** (Casiez, Roussel and Vogel, CHI 2012;
+  :class:`OneEuroFilter`, and :func:`smooth_sequence` run forwards and
+  backwards for a whole clip, as convert does): a low-pass filter whose cut-off
+  frequency rises with the speed of the signal, so a still face is smoothed
+  strongly while a moving face is followed with little lag. Speeds are divided
+  by a ``scale`` given with each sample (for faces: the inter-ocular distance),
+  so the same parameters suit small and large faces;
+* a **bilateral window** (:func:`smooth_window`, :func:`smooth_in_window`, as
+  extract does while it streams frames): a centred average over
+  :data:`SMOOTH_RADIUS` frames on each side, per point, whose weights fall with
+  the distance in time and with how far that point moved, so sub-pixel jitter
+  is averaged away while a mouth that opens fast is not blurred. Being
+  centred, it has no lag; frames wait :data:`SMOOTH_RADIUS` frames for it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from faceswap.landmarks import interocular_distance
 
 #: Defaults for landmarks measured in inter-ocular distances per second.
 DEFAULT_MIN_CUTOFF = 1.5
@@ -113,3 +124,66 @@ def smooth_sequence(
         [backward(v, end - t, s) for v, t, s in zip(values[::-1], times[::-1], scales[::-1], strict=True)]
     )[::-1]
     return (ahead + behind) / 2.0
+
+
+# The bilateral window's settings, tuned with ``scripts/bench_extract.py --tune-smoothing`` (it
+# prints jitter and distance to per-frame detection for these and the One-Euro filter's settings).
+#: Frames on each side of the smoothed frame.
+SMOOTH_RADIUS = 2
+#: Gaussian fall-off of a neighbour's weight with its distance in time (frames).
+SMOOTH_SIGMA_FRAMES = 1.0
+#: Gaussian fall-off of a point's weight with how far it moved (inter-ocular distances).
+SMOOTH_SIGMA_IOD = 0.08
+
+
+def smooth_window(window: np.ndarray, centre: int, interocular: float) -> np.ndarray:
+    """Bilateral temporal average of one face's landmarks (see the module docstring).
+
+    Parameters
+    ----------
+    window
+        ``(n, 68, 2)`` landmarks of consecutive processed frames.
+    centre
+        Position in ``window`` of the frame being smoothed.
+    interocular
+        The face's inter-ocular distance in that frame (px).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(68, 2)`` smoothed landmarks of the frame at ``centre``.
+    """
+    offsets = np.arange(len(window)) - centre
+    moved = np.linalg.norm(window - window[centre], axis=2) / max(interocular, 1e-6)
+    weights = np.exp(
+        -(offsets[:, None] ** 2) / (2 * SMOOTH_SIGMA_FRAMES**2) - moved**2 / (2 * SMOOTH_SIGMA_IOD**2)
+    )
+    return (weights[:, :, None] * window).sum(axis=0) / weights.sum(axis=0)[:, None]
+
+
+def smooth_in_window(frames: Sequence[Mapping[int, np.ndarray]], position: int, face: int) -> np.ndarray:
+    """Landmarks of one face in one frame, smoothed with that face's landmarks in the frames around it.
+
+    Parameters
+    ----------
+    frames
+        Landmarks (``(68, 2)``, frame pixels) of consecutive processed frames,
+        keyed by the face's track number.
+    position
+        The frame to smooth, an index into ``frames``.
+    face
+        The track number of the face (a key of ``frames[position]``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The smoothed landmarks; the frame's own array itself (not a copy) when
+        no neighbour within :data:`SMOOTH_RADIUS` has the face.
+    """
+    own = frames[position][face]
+    nearby = frames[max(0, position - SMOOTH_RADIUS) : position + SMOOTH_RADIUS + 1]
+    window = [landmarks[face] for landmarks in nearby if face in landmarks]
+    if len(window) < 2:
+        return own
+    centre = next(i for i, points in enumerate(window) if points is own)
+    return smooth_window(np.stack(window), centre, interocular_distance(own))

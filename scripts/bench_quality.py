@@ -209,11 +209,11 @@ class Yardstick:
 
 def identities_of(faces_a: Path, faces_b: Path) -> tuple[np.ndarray, np.ndarray]:
     """B's identity (the target) and A's (the source), from their training faces, once for all scores."""
-    from faceswap.detect import FaceDetector, LandmarkPredictor
+    from faceswap.faces import FaceFinder
     from faceswap.identity import FaceEmbedder
-    from faceswap.score import FaceFinder, identity_of
+    from faceswap.score import identity_of
 
-    finder, embedder = FaceFinder(FaceDetector("hog"), LandmarkPredictor(), upsample=1), FaceEmbedder()
+    finder, embedder = FaceFinder(upsample=1), FaceEmbedder()
     return identity_of([faces_b], finder, embedder, "target"), identity_of(
         [faces_a], finder, embedder, "source"
     )

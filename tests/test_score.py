@@ -274,7 +274,8 @@ def test_cli_bad_inputs_are_one_line(tmp_path: Path, clip_frames, args: list[str
 def test_a_large_identity_folder_is_sampled_evenly(tmp_path: Path, monkeypatch, models) -> None:
     """The identity of a folder of many faces is the mean of MAX_IDENTITY_FACES of them, spread over it."""
     import faceswap.score as score_module
-    from faceswap.score import FaceFinder, identity_of
+    from faceswap.faces import FaceFinder
+    from faceswap.score import identity_of
 
     folder = tmp_path / "d19_faces"
     make_face_crops(require_data("video", "d19.mp4"), folder, 9)

@@ -142,8 +142,9 @@ def test_a_blurred_swap_is_recognised_but_does_not_count_with_detail(swap_pair) 
     assert blurred.detail < 0.8 * blurred.detail_ceiling < sharp.detail
     assert blurred.model_size == 64 and blurred.detail_ceiling == pytest.approx(sharp.detail_ceiling)
     # Identities made once (as a benchmark scoring many swaps does) give the same report.
+    from faceswap.faces import FaceFinder
     from faceswap.identity import FaceEmbedder
-    from faceswap.score import FaceFinder, identity_of
+    from faceswap.score import identity_of
 
     finder = FaceFinder(FaceDetector("hog"), LandmarkPredictor(), upsample=1)
     target = identity_of([swap_pair["faces"]], finder, FaceEmbedder(), "target")

@@ -58,3 +58,26 @@ def test_offline_smoothing_has_no_lag_on_a_ramp_and_removes_noise() -> None:
 def test_short_sequences_pass_through() -> None:
     values = np.array([[1.0, 2.0], [3.0, 4.0]])
     np.testing.assert_array_equal(smooth_sequence(values, np.array([0.0, 0.1])), values)
+
+
+def test_bilateral_window_averages_jitter_and_keeps_a_fast_move() -> None:
+    from faceswap.smooth import SMOOTH_RADIUS, smooth_in_window, smooth_window
+
+    rng = np.random.default_rng(1)
+    face = rng.uniform(100, 200, (68, 2))
+    interocular = 60.0
+    still = np.stack([face + rng.normal(0, 0.3, face.shape) for _ in range(2 * SMOOTH_RADIUS + 1)])
+    smoothed = smooth_window(still, SMOOTH_RADIUS, interocular)
+    assert np.abs(smoothed - face).mean() < 0.7 * np.abs(still[SMOOTH_RADIUS] - face).mean()
+    jumped = still.copy()
+    jumped[SMOOTH_RADIUS:] += 20.0  # a third of the inter-ocular distance: motion, not jitter
+    assert np.abs(smooth_window(jumped, SMOOTH_RADIUS, interocular) - jumped[SMOOTH_RADIUS]).max() < 0.5
+
+    from faceswap.landmarks import interocular_distance
+
+    frames = [{7: points} for points in still]
+    expected = smooth_window(still, SMOOTH_RADIUS, interocular_distance(still[SMOOTH_RADIUS]))
+    np.testing.assert_array_equal(smooth_in_window(frames, SMOOTH_RADIUS, 7), expected)
+    first = still[0]
+    alone = [{7: first}, {3: still[1]}]
+    assert smooth_in_window(alone, 0, 7) is first  # no neighbour with the face: its own landmarks
