@@ -51,6 +51,7 @@ from faceswap.identity import SAME_PERSON_THRESHOLD, FaceEmbedder, distance, ide
 from faceswap.landmarks import INNER, face_hull, interocular_distance
 from faceswap.media.reader import Frame, list_images, open_source
 from faceswap.pose import angle_difference, head_pose
+from faceswap.raster import fill_convex
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def face_region_mask(landmarks: np.ndarray, frame_shape: tuple[int, ...]) -> np.
     square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64) * (1 + 2 * margin) - margin
     quad = transform_points(square, invert(alignment_matrix(landmarks)))
     for polygon in (face_hull(landmarks, with_forehead=True), quad):
-        cv2.fillConvexPoly(mask, np.round(polygon).astype(np.int32), 1)
+        fill_convex(mask, polygon, 1, anti_alias=False, subpixel=False)
     grow = max(1, round(FACE_REGION_MARGIN * interocular_distance(landmarks)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
     return cv2.dilate(mask, kernel).astype(bool)
