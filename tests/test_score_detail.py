@@ -13,7 +13,8 @@ from faceswap.detail import face_detail, through_model
 from faceswap.detect import FaceDetector, LandmarkPredictor
 from faceswap.media.reader import VideoSource
 from faceswap.pose import angle_difference, head_pose
-from faceswap.score import face_region_mask, score
+from faceswap.score import score
+from faceswap.score_measures import face_region_mask
 from tests.conftest import make_face_crops, require_data
 from tests.test_score import run_cli, write_frames
 
