@@ -154,21 +154,21 @@ def _load_models(config: WorkerConfig, progress: Any, with_identity: bool) -> No
     _progress = progress
     _models["config"] = config
     hog = config.detector == "hog" and "hog" in _preloaded
-    _models["detector"] = _preloaded["hog"] if hog else FaceDetector(config.detector)  # type: ignore[arg-type]
-    _models["predictor"] = _preloaded.get("predictor") or LandmarkPredictor()
-    _models["embedder"] = FaceEmbedder() if with_identity else None
+    detector = _preloaded["hog"] if hog else FaceDetector(config.detector)  # type: ignore[arg-type]
     _models["finder"] = FaceFinder(
-        _models["detector"],
-        _models["predictor"],
+        detector,
+        _preloaded.get("predictor") or LandmarkPredictor(),
         upsample=config.upsample,
         scale=config.full_scale,
         detect_interval=config.detect_interval,
     )
+    _models["embedder"] = FaceEmbedder() if with_identity else None
 
 
 def reference_identity(photos: tuple[str, ...], upsample: int) -> tuple[float, ...]:
     """Mean embedding of the reference photos (run in a worker, whose models are loaded)."""
-    finder = FaceFinder(_models["detector"], _models["predictor"], upsample=max(1, upsample))
+    models: FaceFinder = _models["finder"]
+    finder = FaceFinder(models.detector, models.predictor, upsample=max(1, upsample))
     embedding = identity_of_photos(photos, finder=finder, embedder=_models["embedder"])
     return tuple(float(v) for v in embedding)
 
