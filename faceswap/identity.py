@@ -92,9 +92,11 @@ def identity_of_photos(
     ------
     InputError
         When no face is found in any photo, or no photo was given. When
-        ``strict``, also when a photo cannot be read, shows no face, or shows
-        several faces whose sizes do not make the person clear (the second
-        largest at least :data:`AMBIGUOUS_REFERENCE` of the largest's width).
+        ``strict``, also when a photo shows no face, or several faces whose
+        sizes do not make the person clear (the second largest at least
+        :data:`AMBIGUOUS_REFERENCE` of the largest's width).
+    MediaError
+        When a photo cannot be read.
     """
     from faceswap.faces import FaceFinder, LargestFaceSearch
 
