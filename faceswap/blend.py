@@ -41,6 +41,7 @@ import numpy as np
 from faceswap.align import LEGACY, crop_matrix, invert, model_padding, transform_points, warp_to_frame
 from faceswap.color import DEFAULT_COLOR, ColorMethod, match_color
 from faceswap.mask import DEFAULT_BLUR, DEFAULT_ERODE, MaskKind, build_mask
+from faceswap.raster import fill_convex
 
 #: Pixels around the face square's bounding box included in the blend region.
 REGION_MARGIN = 2
@@ -148,8 +149,7 @@ def _coverage(matrix: np.ndarray, side: int, shape: tuple[int, int], padding: fl
     left out: the square is inset by :data:`COVERAGE_INSET` of its pixels.
     """
     corners = square_corners(matrix, padding, COVERAGE_INSET / side)
-    canvas = np.zeros(shape, np.uint8)
-    cv2.fillConvexPoly(canvas, np.round(corners * 16).astype(np.int32), 1, shift=4)
+    canvas = fill_convex(np.zeros(shape, np.uint8), corners, 1, anti_alias=False)
     return canvas.astype(np.float32)
 
 

@@ -47,14 +47,13 @@ from faceswap.convert_plan import (
     Plan,
     detect_faces,
     detect_image_faces,
-    detection_windows,
     make_plan,
-    parse_frame_ranges,
     progress_bar,
 )
 from faceswap.convert_select import drop_deleted_crops, keep_person
 from faceswap.errors import AlignmentsError, InputError, ModelError, OutputError
 from faceswap.fileio import check_output_file, safe_name, write_bytes_atomic
+from faceswap.frame_ranges import detection_windows, parse_frame_ranges
 from faceswap.identity import SAME_PERSON_THRESHOLD, identity_of_photos
 from faceswap.locks import lock_outputs
 from faceswap.mask import MASK_KINDS

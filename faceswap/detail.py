@@ -33,6 +33,7 @@ from faceswap.align import (
     transform_points,
     warp_to_frame,
 )
+from faceswap.raster import fill_convex
 
 #: Side, in pixels, of the aligned unit face square that detail is measured on.
 DETAIL_SIZE = 128
@@ -89,7 +90,8 @@ def inner_face_mask(landmarks: np.ndarray, size: int = DETAIL_SIZE) -> np.ndarra
     matrix = crop_matrix(alignment_matrix(landmarks), size, padding=0.0)
     points = transform_points(np.asarray(landmarks, dtype=np.float64)[list(INNER_FACE)], matrix)
     mask = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(mask, np.round(cv2.convexHull(points.astype(np.float32))).astype(np.int32), 1)
+    hull = cv2.convexHull(points.astype(np.float32))[:, 0]
+    fill_convex(mask, hull, 1, anti_alias=False, subpixel=False)
     erode = max(1, round(EROSION * size))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1))
     return cv2.erode(mask, kernel).astype(bool)

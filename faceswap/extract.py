@@ -46,9 +46,6 @@ from faceswap.alignments import (
 )
 from faceswap.errors import FaceswapError, InputError, OutputError
 from faceswap.extract_worker import (
-    SMOOTH_RADIUS,
-    SMOOTH_SIGMA_FRAMES,
-    SMOOTH_SIGMA_IOD,
     Chunk,
     ChunkResult,
     WorkerConfig,
@@ -68,6 +65,7 @@ from faceswap.locks import lock_outputs, lock_path
 from faceswap.media.reader import IMAGE_SUFFIXES, VideoSource, list_images, list_videos, read_image
 from faceswap.paths import guard_outputs
 from faceswap.signals import hangup_ignored, signal_name
+from faceswap.smooth import SMOOTH_RADIUS, SMOOTH_SIGMA_FRAMES, SMOOTH_SIGMA_IOD
 from faceswap.track import DETECT_INTERVAL, DETECTION_FACE_PX
 
 log = logging.getLogger(__name__)

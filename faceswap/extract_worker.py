@@ -15,7 +15,6 @@ same records whichever worker runs it, and an interrupted run finished with
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import resource
 import time
@@ -33,54 +32,13 @@ from faceswap.crops import CropInfo, write_crop
 from faceswap.detect import FaceDetector, LandmarkPredictor
 from faceswap.errors import FaceswapError, MediaError
 from faceswap.face_measures import sharpness
+from faceswap.faces import FaceFinder
 from faceswap.identity import FaceEmbedder, distance, identity_of_photos
-from faceswap.landmarks import interocular_distance
 from faceswap.media.probe import VideoInfo
 from faceswap.media.reader import VideoSource, prefetch, read_image
 from faceswap.signals import ignore_termination_in_worker
-from faceswap.track import DETECT_INTERVAL, FaceTracker, Track, box_width
-
-# Temporal smoothing of landmarks: a centred, edge-preserving (bilateral)
-# average over SMOOTH_RADIUS processed frames on each side, computed per point:
-# a neighbour's weight falls with its distance in time (Gaussian, SMOOTH_SIGMA_FRAMES)
-# and with how far that point moved (Gaussian, SMOOTH_SIGMA_IOD inter-ocular
-# distances), so sub-pixel jitter is averaged away while a mouth that opens
-# fast is not blurred. Being centred, it has no lag (frames leave the worker
-# SMOOTH_RADIUS frames late). Measured with scripts/bench_extract.py
-# --tune-smoothing (followed landmarks; jitter = mean second difference,
-# distance = mean distance to per-frame detection, both in % of the
-# inter-ocular distance): jitter d18 1.88 -> 0.44, d3 1.52 -> 0.45,
-# d6 5.00 -> 2.62 while the distance did not grow (d18 1.92 -> 1.85,
-# d3 0.88 -> 0.84, d6 3.01 -> 3.00). Since faces are followed in boxes placed
-# as HOG placed them (faceswap.track), d6 measures jitter 5.00 -> 2.71 and
-# distance 1.86 -> 1.92: per-frame detection's own jitter (4.87) is what the
-# smoothing takes away. The causal One-Euro filter
-# (faceswap.smooth, best setting min_cutoff 3, beta 4) lags instead: jitter
-# d3 0.66, d6 2.20 but distance d3 1.61, d6 3.83.
-SMOOTH_RADIUS = 2
-SMOOTH_SIGMA_FRAMES = 1.0
-SMOOTH_SIGMA_IOD = 0.08
-
-
-def smooth_window(window: np.ndarray, centre: int, interocular: float) -> np.ndarray:
-    """Bilateral temporal average of one face's landmarks (see :data:`SMOOTH_RADIUS`).
-
-    Parameters
-    ----------
-    window
-        ``(n, 68, 2)`` landmarks of consecutive processed frames.
-    centre
-        Position in ``window`` of the frame being smoothed.
-    interocular
-        The face's inter-ocular distance in that frame (px).
-    """
-    offsets = np.arange(len(window)) - centre
-    moved = np.linalg.norm(window - window[centre], axis=2) / max(interocular, 1e-6)
-    weights = np.exp(
-        -(offsets[:, None] ** 2) / (2 * SMOOTH_SIGMA_FRAMES**2) - moved**2 / (2 * SMOOTH_SIGMA_IOD**2)
-    )
-    return (weights[:, :, None] * window).sum(axis=0) / weights.sum(axis=0)[:, None]
-
+from faceswap.smooth import SMOOTH_RADIUS, smooth_in_window
+from faceswap.track import Track, box_width
 
 #: How often (frames) a worker adds its progress to the shared counters.
 PROGRESS_EVERY = 8
@@ -88,19 +46,23 @@ PROGRESS_EVERY = 8
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """What every chunk of one extract run shares (sent once to each worker)."""
+    """What every chunk of one extract run shares (sent once to each worker).
 
-    detector: str = "hog"
-    upsample: int = 0
-    size: int = 256
-    padding: float = 0.1875
-    min_size: float = 0.0
-    max_faces: int | None = None
-    blur_threshold: float = 0.0
-    smooth: bool = True
-    identity_threshold: float = 0.6
-    detect_interval: int = DETECT_INTERVAL
-    full_scale: float = 1.0
+    Every field is given by :func:`faceswap.extract.extract`, from its
+    :class:`~faceswap.extract.ExtractOptions`: the defaults live there alone.
+    """
+
+    detector: str
+    upsample: int
+    size: int
+    padding: float
+    min_size: float
+    max_faces: int | None
+    blur_threshold: float
+    smooth: bool
+    identity_threshold: float
+    detect_interval: int
+    full_scale: float
 
 
 @dataclass(frozen=True)
@@ -192,20 +154,22 @@ def _load_models(config: WorkerConfig, progress: Any, with_identity: bool) -> No
     _progress = progress
     _models["config"] = config
     hog = config.detector == "hog" and "hog" in _preloaded
-    _models["detector"] = _preloaded["hog"] if hog else FaceDetector(config.detector)  # type: ignore[arg-type]
-    _models["predictor"] = _preloaded.get("predictor") or LandmarkPredictor()
+    detector = _preloaded["hog"] if hog else FaceDetector(config.detector)  # type: ignore[arg-type]
+    _models["finder"] = FaceFinder(
+        detector,
+        _preloaded.get("predictor") or LandmarkPredictor(),
+        upsample=config.upsample,
+        scale=config.full_scale,
+        detect_interval=config.detect_interval,
+    )
     _models["embedder"] = FaceEmbedder() if with_identity else None
 
 
 def reference_identity(photos: tuple[str, ...], upsample: int) -> tuple[float, ...]:
     """Mean embedding of the reference photos (run in a worker, whose models are loaded)."""
-    embedding = identity_of_photos(
-        photos,
-        detector=_models["detector"],
-        predictor=_models["predictor"],
-        embedder=_models["embedder"],
-        upsample=max(1, upsample),
-    )
+    models: FaceFinder = _models["finder"]
+    finder = FaceFinder(models.detector, models.predictor, upsample=max(1, upsample))
+    embedding = identity_of_photos(photos, finder=finder, embedder=_models["embedder"])
     return tuple(float(v) for v in embedding)
 
 
@@ -242,8 +206,7 @@ class _ChunkRun:
     def __init__(self, chunk: Chunk) -> None:
         self.chunk = chunk
         self.config: WorkerConfig = _models["config"]
-        self.detector: FaceDetector = _models["detector"]
-        self.predictor: LandmarkPredictor = _models["predictor"]
+        self.finder: FaceFinder = _models["finder"]
         self.embedder: FaceEmbedder | None = _models["embedder"]
         self.reference = None if chunk.reference is None else np.asarray(chunk.reference)
         self.result = ChunkResult(chunk.number)
@@ -257,23 +220,16 @@ class _ChunkRun:
     # -- sources ---------------------------------------------------------------------------------
 
     def video(self) -> ChunkResult:
-        chunk, config = self.chunk, self.config
+        chunk = self.chunk
         source = _videos.get(chunk.source)
         if source is None:
             # The parent's probe comes with the chunk: probing again would cost each worker 0.1-0.2 s.
             source = _videos[chunk.source] = VideoSource(chunk.source, chunk.info)
-        tracker = FaceTracker(
-            self.detector,
-            self.predictor,
-            upsample=config.upsample,
-            detect_interval=config.detect_interval,
-            full_scale=config.full_scale,
-        )
         # Frames wait SMOOTH_RADIUS frames for their smoothing window to fill.
         recent: deque[tuple[int, np.ndarray, dict[int, Track]]] = deque(maxlen=2 * SMOOTH_RADIUS + 1)
-        for frame in prefetch(source.frames(chunk.start, chunk.stop, chunk.step), depth=4):
-            tracks = {track.number: dataclasses.replace(track) for track in tracker.update(frame.image)}
-            recent.append((frame.index, frame.image, tracks))
+        frames = prefetch(source.frames(chunk.start, chunk.stop, chunk.step), depth=4)
+        for frame, tracks in self.finder.follow(frames):
+            recent.append((frame.index, frame.image, {track.number: track for track in tracks}))
             if len(recent) > SMOOTH_RADIUS:
                 self._finish_frame(recent, len(recent) - 1 - SMOOTH_RADIUS)
         for position in range(max(0, len(recent) - SMOOTH_RADIUS), len(recent)):
@@ -284,23 +240,14 @@ class _ChunkRun:
     def _finish_frame(self, recent: deque, position: int) -> None:
         """Smooth and record the frame at ``position`` of the recent frames."""
         index, image, tracks = recent[position]
-        faces = []
-        for number, track in tracks.items():
-            landmarks = track.landmarks
-            if self.config.smooth:
-                window = [
-                    entry[2][number].landmarks
-                    for entry in list(recent)[max(0, position - SMOOTH_RADIUS) : position + SMOOTH_RADIUS + 1]
-                    if number in entry[2]
-                ]
-                if len(window) > 1:
-                    centre = next(i for i, lm in enumerate(window) if lm is track.landmarks)
-                    landmarks = smooth_window(np.stack(window), centre, interocular_distance(track.landmarks))
-            faces.append((track, landmarks))
+        if self.config.smooth:
+            landmarks = [{number: track.landmarks for number, track in entry[2].items()} for entry in recent]
+            faces = [(track, smooth_in_window(landmarks, position, n)) for n, track in tracks.items()]
+        else:
+            faces = [(track, track.landmarks) for track in tracks.values()]
         self._record(index, image, faces, None)
 
     def images(self) -> ChunkResult:
-        config = self.config
         for index, file in self.chunk.images:
             name = Path(file).name
             try:
@@ -309,13 +256,7 @@ class _ChunkRun:
                 self.result.warnings.append(f"skipping {error}")
                 self.result.records[index] = FrameRecord([], name=name)
                 continue
-            detections = self.detector.detect(image, upsample=config.upsample, scale=config.full_scale)
-            faces = []
-            for number, detection in enumerate(detections):
-                landmarks = self.predictor(image, detection.box)
-                track = Track(number, landmarks, alignment_matrix(landmarks), detection.box, detection.score)
-                faces.append((track, landmarks))
-            faces.sort(key=lambda pair: pair[1][:, 0].min())  # left to right
+            faces = [(face, face.landmarks) for face in self.finder.find(image)]
             self._record(index, image, faces, name)
         self._flush_progress()
         return self.result

@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from faceswap.landmarks import face_hull
+from faceswap.raster import fill_convex
 
 MaskKind = Literal["learned", "hull", "combined"]
 MASK_KINDS: tuple[MaskKind, ...] = ("learned", "hull", "combined")
@@ -49,15 +50,13 @@ DEFAULT_BLUR = 6.0
 #: Default erosion, % of the face size.
 DEFAULT_ERODE = 0.0
 
-#: Sub-pixel bits for polygon drawing (1/16 px): the hull edge moves smoothly, not in 1-px steps.
-_SHIFT = 4
-
-
 def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Anti-aliased hull of ``landmarks`` (pixels) and the forehead on a ``(height, width)`` grid."""
-    canvas = np.zeros(shape, np.uint8)
-    hull = np.round(face_hull(landmarks, with_forehead=True) * (1 << _SHIFT)).astype(np.int32)
-    cv2.fillConvexPoly(canvas, hull, 255, lineType=cv2.LINE_AA, shift=_SHIFT)
+    """Anti-aliased hull of ``landmarks`` (pixels) and the forehead on a ``(height, width)`` grid.
+
+    Drawn at sub-pixel precision (:func:`faceswap.raster.fill_convex`): the hull edge moves
+    smoothly with the landmarks, not in 1-px steps.
+    """
+    canvas = fill_convex(np.zeros(shape, np.uint8), face_hull(landmarks, with_forehead=True))
     return canvas.astype(np.float32) / 255.0
 
 

@@ -20,7 +20,9 @@ measures (see README, "Scoring a swap"):
 6. **background kept**: PSNR outside the face region;
 7. **lost faces**: frames where the original has a face and the swap has none.
 
-Faces are found with the same detector and landmark predictor as extract.
+The measures themselves are in :mod:`faceswap.score_measures`. Faces are
+found with the same detector and landmark predictor as extract
+(:mod:`faceswap.faces`), each frame afresh.
 """
 
 from __future__ import annotations
@@ -31,47 +33,25 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from faceswap import __version__
-from faceswap.align import (
-    CENTERINGS,
-    DEFAULT_CENTERING,
-    alignment_matrix,
-    invert,
-    transform_points,
-    umeyama,
-)
-from faceswap.crops import read_crop
+from faceswap.align import CENTERINGS, DEFAULT_CENTERING
 from faceswap.detail import DETAIL_GATE, face_detail
-from faceswap.detect import FaceDetector, LandmarkPredictor
 from faceswap.errors import InputError
-from faceswap.identity import SAME_PERSON_THRESHOLD, FaceEmbedder, distance
-from faceswap.landmarks import INNER, face_hull, interocular_distance
-from faceswap.media.reader import Frame, list_images, open_source, read_image
+from faceswap.faces import FaceFinder, LargestFaceSearch
+from faceswap.identity import SAME_PERSON_THRESHOLD, FaceEmbedder, distance, identity_of_photos
+from faceswap.media.reader import Frame, list_images, open_source
 from faceswap.pose import angle_difference, head_pose
+from faceswap.score_measures import expression_difference, face_region_mask, jitter, psnr
 
 log = logging.getLogger(__name__)
 
-#: PSNR reported when the background is identical (JSON has no infinity).
-PSNR_IDENTICAL = 100.0
-#: The face region is grown by this fraction of the inter-ocular distance, so a
-#: feathered blend edge counts as face, not as background.
-FACE_REGION_MARGIN = 0.35
 #: An identity (--target, --source) is the mean embedding of at most this many of its faces, evenly
 #: spread: embedding costs about 0.1 s a face on a CPU, and a folder of extracted faces holds thousands.
 MAX_IDENTITY_FACES = 64
 #: Model input size assumed for the detail ceiling when neither a model nor a size is given.
 DEFAULT_MODEL_SIZE = 64
-
-
-@dataclass
-class FaceFound:
-    """A face in one frame: its landmarks and, when computed, its embedding."""
-
-    landmarks: np.ndarray
-    embedding: np.ndarray | None = None
 
 
 @dataclass
@@ -136,44 +116,6 @@ class ScoreReport:
         return document
 
 
-class FaceFinder:
-    """Largest face of each frame, detected at a scale adapted to the face found last.
-
-    Detection runs on a downscaled frame when the previous face was large
-    (the HOG detector needs faces of about 80 px), which keeps scoring of
-    long, high-resolution clips affordable without missing small faces: when
-    the downscaled search finds nothing, the full-resolution one runs.
-    """
-
-    def __init__(self, detector: FaceDetector, predictor: LandmarkPredictor, upsample: int = 0) -> None:
-        self.detector = detector
-        self.predictor = predictor
-        self.upsample = upsample
-        self._last_width: float | None = None
-
-    def find(self, image: np.ndarray, near: np.ndarray | None = None) -> np.ndarray | None:
-        """Landmarks of the largest face (or the one nearest ``near`` landmarks), or ``None``."""
-        detections = []
-        if self._last_width and self._last_width > 160:
-            detections = self.detector.detect(image, upsample=self.upsample, scale=120 / self._last_width)
-        if not detections:
-            detections = self.detector.detect(image, upsample=self.upsample)
-        if not detections:
-            self._last_width = None
-            return None
-        if near is not None:
-            centre = near.mean(axis=0)
-
-            def offset(d):
-                return np.hypot((d.box[0] + d.box[2]) / 2 - centre[0], (d.box[1] + d.box[3]) / 2 - centre[1])
-
-            best = min(detections, key=offset)
-        else:
-            best = max(detections, key=lambda d: d.width)
-        self._last_width = best.width
-        return self.predictor(image, best.box)
-
-
 def identity_of(
     inputs: Sequence[Path | str],
     finder: FaceFinder,
@@ -182,9 +124,9 @@ def identity_of(
 ) -> np.ndarray:
     """Mean embedding of the faces in photos, folders of photos, or folders of extracted crops.
 
-    Crops made by ``faceswap extract`` carry their landmarks, so no detection
-    is needed (a tightly cropped face is often too close to the border for
-    the detector).
+    At most :data:`MAX_IDENTITY_FACES` files are read, evenly spread; each
+    gives one face as :func:`faceswap.identity.identity_of_photos` (not
+    ``strict``) finds it: the landmarks a crop carries, else its largest face.
 
     Raises
     ------
@@ -202,73 +144,8 @@ def identity_of(
         picks = np.linspace(0, len(files) - 1, MAX_IDENTITY_FACES).round().astype(int)
         log.info("%s: the identity is the mean of %d of its %d faces", what, MAX_IDENTITY_FACES, len(files))
         files = [files[index] for index in picks]
-    embeddings = []
-    for file in files:
-        try:
-            image, info = read_crop(file)
-            landmarks = info.landmarks if info is not None else None
-        except InputError:  # not a square crop: a photo
-            image, landmarks = read_image(file), None
-        if landmarks is None:
-            landmarks = finder.find(image)
-        if landmarks is not None:
-            embeddings.append(embedder.embed(image, landmarks))
-    if not embeddings:
-        raise InputError(f"no face found in the {what} ({', '.join(str(p) for p in inputs)})")
-    return np.mean(embeddings, axis=0)
-
-
-def face_region_mask(landmarks: np.ndarray, frame_shape: tuple[int, ...]) -> np.ndarray:
-    """Boolean mask of the face region: hull of the landmarks and the aligned face square, grown.
-
-    Covers everything a convert could have changed (the model's face square
-    pasted back, the blend's feathered edge), so what lies outside it should
-    be untouched background.
-    """
-    height, width = frame_shape[:2]
-    mask = np.zeros((height, width), np.uint8)
-    # The widest square any centering paints, and the hull with the forehead
-    # that hull masks reach: the region of every model, old or new.
-    margin = (max(CENTERINGS.values()) - 1.0) / 2.0
-    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64) * (1 + 2 * margin) - margin
-    quad = transform_points(square, invert(alignment_matrix(landmarks)))
-    for polygon in (face_hull(landmarks, with_forehead=True), quad):
-        cv2.fillConvexPoly(mask, np.round(polygon).astype(np.int32), 1)
-    grow = max(1, round(FACE_REGION_MARGIN * interocular_distance(landmarks)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-    return cv2.dilate(mask, kernel).astype(bool)
-
-
-def psnr(first: np.ndarray, second: np.ndarray, where: np.ndarray) -> float:
-    """PSNR (dB) of two uint8 images over the pixels where ``where`` is true."""
-    if not where.any():
-        return float("nan")
-    error = (first[where].astype(np.float64) - second[where].astype(np.float64)) ** 2
-    mse = float(error.mean())
-    return PSNR_IDENTICAL if mse == 0 else min(PSNR_IDENTICAL, 10 * math.log10(255.0**2 / mse))
-
-
-def expression_difference(original: np.ndarray, swapped: np.ndarray) -> float:
-    """Mean inner-landmark distance after similarity alignment, in % of the inter-ocular distance."""
-    inner = slice(INNER.start, INNER.stop)
-    aligned = transform_points(swapped[inner], umeyama(swapped[inner], original[inner]))
-    error = np.linalg.norm(aligned - original[inner], axis=1).mean()
-    return float(100 * error / interocular_distance(original))
-
-
-def jitter(sequence: list[np.ndarray | None]) -> float | None:
-    """High-frequency landmark motion: mean |second difference| per point, in inter-ocular distances.
-
-    Only runs of three consecutive frames with a face count. Smooth motion
-    (constant speed) scores 0; frame-to-frame shaking scores high.
-    """
-    values = []
-    for before, now, after in zip(sequence, sequence[1:], sequence[2:], strict=False):
-        if before is None or now is None or after is None:
-            continue
-        second = np.linalg.norm(after - 2 * now + before, axis=1).mean()
-        values.append(second / interocular_distance(now))
-    return float(np.mean(values)) if values else None
+    named = f"{what} ({', '.join(str(p) for p in inputs)})"
+    return identity_of_photos(files, finder=finder, embedder=embedder, strict=False, what=named)
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -346,16 +223,15 @@ def score(
         raise InputError(f"--model-size must be at least 8 px, not {model_size}")
     if centering not in CENTERINGS:
         raise InputError(f"--centering must be one of {', '.join(CENTERINGS)}, not {centering!r}")
-    detector, predictor, embedder = FaceDetector("hog"), LandmarkPredictor(), FaceEmbedder()
+    finder, embedder = FaceFinder(upsample=upsample), FaceEmbedder()
     if identities is not None:
         target, source = identities
     else:
-        photo_finder = FaceFinder(detector, predictor, upsample=1)
+        photo_finder = FaceFinder(finder.detector, finder.predictor, upsample=1)
         target = identity_of(targets, photo_finder, embedder, "target")
         source = identity_of(sources, photo_finder, embedder, "source") if sources else None
     pairs, count = paired_frames(Path(original), Path(swapped))
-    original_finder = FaceFinder(detector, predictor, upsample)
-    swapped_finder = FaceFinder(detector, predictor, upsample)
+    original_finder, swapped_finder = LargestFaceSearch(finder), LargestFaceSearch(finder)
 
     rows: list[FrameScore] = []
     original_track: list[np.ndarray | None] = []

@@ -22,10 +22,11 @@ detection that matches nothing starts a new track. Each detection also tells
 where HOG puts its box on that face (:func:`placement_of`), and the face is
 followed with that placement until the next detection: the predictor's
 landmarks depend on its box by 2 to 3 % of the inter-ocular distance, and a box
-placed as HOG places it on this face keeps them closest to per-frame
-detection (on d6, 2.3 % against 3.0 % with the average placement). A track that a detection
-round does not confirm is dropped: dlib's predictor draws a face-like shape into
-any box, so only the detector can say that a face is still there.
+placed as HOG places it on this face keeps them closer to per-frame
+detection than the average placement does (``scripts/bench_extract.py``
+measures it). A track that a detection round does not confirm is dropped:
+dlib's predictor draws a face-like shape into any box, so only the detector
+can say that a face is still there.
 """
 
 from __future__ import annotations
@@ -41,11 +42,10 @@ from faceswap.detect import Box, Detection, FaceDetector, LandmarkPredictor
 from faceswap.landmarks import INNER
 
 # Where dlib's HOG detector puts its (square) box relative to the face, in unit
-# face space (see faceswap.align): centre and half side. Fitted by
-# scripts/fit_follow_box.py as medians over 263 full-resolution HOG detections
-# (every 7th frame of d0, d3, d10, d18, d19, s20, s32 in ../shared/data/video);
-# the half side varies by ±8 % (one std) around its median because HOG box
-# sizes come in the steps of its image pyramid.
+# face space (see faceswap.align): centre and half side, the medians of
+# full-resolution HOG detections on the test clips (scripts/fit_follow_box.py
+# fits them). The half side scatters around its median because HOG box sizes
+# come in the steps of its image pyramid.
 BOX_CENTRE = (0.5016, 0.5343)
 BOX_HALF_SIDE = 0.6540
 
@@ -56,11 +56,10 @@ MAX_PLACEMENT_SHIFT = 0.1
 MAX_PLACEMENT_SCALE = 1.25
 
 #: Re-detect every this many processed frames while faces are being followed.
-#: Each detection renews the face's placement; the longer it is kept, the
-#: further the followed landmarks drift from per-frame detection's: on d6
-#: (unsmoothed, in % of the inter-ocular distance) 1.91 every 4 frames, 2.07
-#: every 6, 2.26 every 8, about 3.2 every 16. A downscaled detection costs
-#: about 4 ms, so every 4 frames costs about 0.5 ms per frame more than every 8.
+#: Each detection renews the face's placement: the longer one is kept, the
+#: further the followed landmarks drift from per-frame detection's, while a
+#: downscaled detection costs only a few ms (``scripts/bench_extract.py``
+#: measures both).
 DETECT_INTERVAL = 4
 #: Width (px) the smallest followed face keeps at least on the downscaled detection frame.
 DETECTION_FACE_PX = 110
@@ -320,8 +319,7 @@ class FaceTracker:
                 scale, upsample = scaled, 0
         full = scale == self.full_scale and upsample == self.upsample
         self.detections["full" if full else "scaled"] += 1
-        # Downscaled rounds run on the gray frame: 17 % cheaper, and on d6 as close to
-        # per-frame detection (1.87 against 1.91 % of the inter-ocular distance).
+        # Downscaled rounds run on the gray frame: cheaper, and as close to per-frame detection.
         return self.detector.detect(image, upsample=upsample, scale=scale, gray=not full), full
 
     def _new_track(self, image: np.ndarray, detection: Detection) -> Track:
@@ -335,8 +333,8 @@ class FaceTracker:
         track.matrix = alignment_matrix(track.landmarks)
         track.score = detection.score
         # The placement is renewed at every detection round, and held near the
-        # average: kept for a whole chunk, one box a pyramid step off once
-        # misplaced frames 580-714 of d6 by 25-40 % of the inter-ocular distance.
+        # average: a box a pyramid step off, kept for a whole chunk, would
+        # misplace the face by a quarter of its inter-ocular distance or more.
         track.placement = trusted_placement(placement_of(detection.box, track.matrix))
         track.box = box_from_landmarks(track.landmarks, track.matrix, track.placement)
         return track

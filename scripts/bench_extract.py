@@ -23,7 +23,7 @@ little when other jobs share the cores, CPU time per frame much more.
 
 ``--tune-smoothing`` instead follows the faces once without smoothing and prints the frame-to-frame
 jitter and the distance to the naive loop for extract's smoothing (a centred bilateral average,
-faceswap.extract_worker.smooth_window) and for a grid of One-Euro settings (the causal filter).
+faceswap.smooth.smooth_window) and for a grid of One-Euro settings (the causal filter).
 
     python scripts/bench_extract.py [VIDEO] [--jobs N] [--no-smooth] [--tune-smoothing]
 """
@@ -187,10 +187,9 @@ def box_sensitivity(video: Path, naive) -> np.ndarray:
 
 def tune_smoothing(video: Path, naive) -> None:
     from faceswap.detect import FaceDetector, LandmarkPredictor
-    from faceswap.extract_worker import SMOOTH_RADIUS, smooth_window
     from faceswap.landmarks import interocular_distance
     from faceswap.media.reader import VideoSource
-    from faceswap.smooth import OneEuroFilter
+    from faceswap.smooth import SMOOTH_RADIUS, OneEuroFilter, smooth_window
     from faceswap.track import FaceTracker
 
     source = VideoSource(video)

@@ -209,11 +209,11 @@ class Yardstick:
 
 def identities_of(faces_a: Path, faces_b: Path) -> tuple[np.ndarray, np.ndarray]:
     """B's identity (the target) and A's (the source), from their training faces, once for all scores."""
-    from faceswap.detect import FaceDetector, LandmarkPredictor
+    from faceswap.faces import FaceFinder
     from faceswap.identity import FaceEmbedder
-    from faceswap.score import FaceFinder, identity_of
+    from faceswap.score import identity_of
 
-    finder, embedder = FaceFinder(FaceDetector("hog"), LandmarkPredictor(), upsample=1), FaceEmbedder()
+    finder, embedder = FaceFinder(upsample=1), FaceEmbedder()
     return identity_of([faces_b], finder, embedder, "target"), identity_of(
         [faces_a], finder, embedder, "source"
     )
@@ -221,21 +221,20 @@ def identities_of(faces_a: Path, faces_b: Path) -> tuple[np.ndarray, np.ndarray]
 
 def strip_geometry(clip: Path, count: int) -> tuple[list[int], list[np.ndarray], list[np.ndarray]]:
     """Frames evenly spread over ``clip`` that show a face: indices, alignment matrices, original crops."""
-    from faceswap.align import alignment_matrix, crop_face
-    from faceswap.detect import FaceDetector, LandmarkPredictor
+    from faceswap.align import crop_face
+    from faceswap.faces import FaceFinder
     from faceswap.media.reader import VideoSource
 
     source = VideoSource(clip)
-    detector, predictor = FaceDetector("hog"), LandmarkPredictor()
+    finder = FaceFinder()
     frames, matrices, crops = [], [], []
     for index in np.linspace(0, source.frame_count - 1, count + 2)[1:-1].round().astype(int):
         image = next(iter(source.frames(int(index), int(index) + 1))).image
-        detections = detector.detect(image)
-        if detections:
-            matrix = alignment_matrix(predictor(image, max(detections, key=lambda d: d.width).box))
+        face = finder.largest(image)
+        if face is not None:
             frames.append(int(index))
-            matrices.append(matrix)
-            crops.append(crop_face(image, matrix, STRIP_TILE))
+            matrices.append(face.matrix)
+            crops.append(crop_face(image, face.matrix, STRIP_TILE))
     return frames, matrices, crops
 
 

@@ -22,18 +22,16 @@ CLIPS = ("d0", "d3", "d10", "d18", "d19", "s20", "s32")
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from faceswap.align import alignment_matrix
-    from faceswap.detect import FaceDetector, LandmarkPredictor
+    from faceswap.faces import FaceFinder
     from faceswap.media.reader import VideoSource
     from faceswap.track import placement_of
 
-    detector, predictor = FaceDetector("hog"), LandmarkPredictor()
+    finder = FaceFinder()
     placements = []
     for clip in CLIPS:
         for frame in VideoSource(VIDEOS / f"{clip}.mp4").frames(0, None, 7):
-            for detection in detector.detect(frame.image):
-                matrix = alignment_matrix(predictor(frame.image, detection.box))
-                placements.append(placement_of(detection.box, matrix))
+            for face in finder.find(frame.image):
+                placements.append(placement_of(face.box, face.matrix))
     values = np.array(placements)
     median = np.median(values, axis=0)
     print(f"{len(values)} detections")

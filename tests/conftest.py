@@ -66,26 +66,25 @@ def make_face_crops(
 ) -> list[Path]:
     """Aligned crops (with metadata) of the largest face in ``frames`` frames of ``video`` from ``start``.
 
-    Built from the foundation modules alone (full-resolution detection on every
-    frame), so tests of train and convert do not depend on the extract pipeline.
+    Built from the foundation modules alone (the largest face found afresh in
+    every frame, :meth:`faceswap.faces.FaceFinder.largest`), so tests of train
+    and convert do not depend on the extract pipeline.
     """
-    from faceswap.align import CROP_PADDING, alignment_matrix, crop_face, crop_matrix, transform_points
+    from faceswap.align import CROP_PADDING, crop_face, crop_matrix, transform_points
     from faceswap.crops import CropInfo, write_crop
-    from faceswap.detect import FaceDetector, LandmarkPredictor
+    from faceswap.faces import FaceFinder
     from faceswap.media.reader import VideoSource
 
     folder.mkdir(parents=True, exist_ok=True)
-    detector, predictor = FaceDetector("hog"), LandmarkPredictor()
+    finder = FaceFinder()
     written = []
     for frame in VideoSource(video).frames(start, start + frames):
-        detections = detector.detect(frame.image)
-        if not detections:
+        face = finder.largest(frame.image)
+        if face is None:
             continue
-        landmarks = predictor(frame.image, max(detections, key=lambda d: d.width).box)
-        matrix = alignment_matrix(landmarks)
-        crop = crop_face(frame.image, matrix, size)
+        crop = crop_face(frame.image, face.matrix, size)
         info = CropInfo(
-            landmarks=transform_points(landmarks, crop_matrix(matrix, size, CROP_PADDING)),
+            landmarks=transform_points(face.landmarks, crop_matrix(face.matrix, size, CROP_PADDING)),
             size=size,
             padding=CROP_PADDING,
             source=video.name,

@@ -33,7 +33,7 @@ from faceswap.landmarks import face_hull
 from faceswap.media.probe import probe_video
 from faceswap.media.reader import VideoSource
 from faceswap.media.writer import gif_frame_count, read_metadata, synthetic_label
-from faceswap.score import face_region_mask, jitter, psnr
+from faceswap.score_measures import face_region_mask, jitter, psnr
 from tests.conftest import require_data
 from tests.convert_support import (
     alignments_of,

@@ -16,7 +16,7 @@ from faceswap.errors import InputError
 from faceswap.identity import SAME_PERSON_THRESHOLD, FaceEmbedder, distance
 from faceswap.media.reader import VideoSource
 from faceswap.pose import FACE_MODEL_MM, POSE_LANDMARKS, head_pose
-from faceswap.score import expression_difference, jitter, psnr, score
+from faceswap.score import score
 from tests.conftest import make_face_crops, require_data
 
 FRAMES = 30
@@ -198,30 +198,6 @@ def test_lost_faces_are_counted(tmp_path: Path, clip_frames: list[np.ndarray], o
     assert [row.swapped_face for row in report.per_frame] == [False, True] * 3
 
 
-def test_expression_and_pose_differences_grow_with_a_different_frame(clip_frames, models) -> None:
-    first = landmarks_of(clip_frames[0], models)
-    assert expression_difference(first, first) == pytest.approx(0.0, abs=1e-9)
-    moved = first * 1.3 + [40, -10]  # a similarity: same expression
-    assert expression_difference(first, moved) == pytest.approx(0.0, abs=1e-6)
-    opened = first.copy()
-    opened[57:60, 1] += 12  # lower lip drops: mouth opens
-    opened[65:68, 1] += 12
-    assert expression_difference(first, opened) > 2.0
-
-
-def test_jitter_and_psnr_building_blocks() -> None:
-    steady = [np.full((68, 2), 0.0) + i for i in range(10)]  # constant speed
-    for points in steady:
-        points[36:48, 0] += np.linspace(0, 60, 12)  # some inter-ocular distance
-    assert jitter(steady) == pytest.approx(0.0)
-    shaky = [p + (3 if i % 2 else -3) for i, p in enumerate(steady)]
-    assert jitter(shaky) > 0.1
-    assert jitter([None, steady[0], None]) is None
-    image = np.zeros((10, 10, 3), np.uint8)
-    assert psnr(image, image, np.ones((10, 10), bool)) == 100.0
-    assert psnr(image, image + 16, np.ones((10, 10), bool)) == pytest.approx(24.05, abs=0.01)
-
-
 def test_mismatched_inputs_are_refused(tmp_path: Path, clip_frames, still: Path, other_person: Path) -> None:
     shorter = write_frames(tmp_path / "short", clip_frames[:5])
     with pytest.raises(InputError, match="frames"):
@@ -274,7 +250,8 @@ def test_cli_bad_inputs_are_one_line(tmp_path: Path, clip_frames, args: list[str
 def test_a_large_identity_folder_is_sampled_evenly(tmp_path: Path, monkeypatch, models) -> None:
     """The identity of a folder of many faces is the mean of MAX_IDENTITY_FACES of them, spread over it."""
     import faceswap.score as score_module
-    from faceswap.score import FaceFinder, identity_of
+    from faceswap.faces import FaceFinder
+    from faceswap.score import identity_of
 
     folder = tmp_path / "d19_faces"
     make_face_crops(require_data("video", "d19.mp4"), folder, 9)

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from faceswap.detail import face_detail, through_model
-from faceswap.detect import FaceDetector, LandmarkPredictor
+from faceswap.faces import FaceFinder
 from faceswap.media.reader import VideoSource
 from faceswap.pose import angle_difference, head_pose
-from faceswap.score import face_region_mask, score
+from faceswap.score import score
+from faceswap.score_measures import face_region_mask
 from tests.conftest import make_face_crops, require_data
 from tests.test_score import run_cli, write_frames
 
@@ -23,13 +24,12 @@ from tests.test_score import run_cli, write_frames
 def test_upright_faces_looking_down_are_not_flipped() -> None:
     """d3, frames 239-270: the solver started from nothing gave roll 167-179° on half of them."""
     video = require_data("video", "d3.mp4")
-    detector, predictor = FaceDetector("hog"), LandmarkPredictor()
+    finder = FaceFinder()
     rolls = []
     for frame in VideoSource(video).frames(239, 271):
-        detections = detector.detect(frame.image)
-        assert detections, f"no face in d3 frame {frame.index}"
-        landmarks = predictor(frame.image, max(detections, key=lambda d: d.width).box)
-        pose = head_pose(landmarks, (frame.image.shape[1], frame.image.shape[0]))
+        face = finder.largest(frame.image)
+        assert face is not None, f"no face in d3 frame {frame.index}"
+        pose = head_pose(face.landmarks, (frame.image.shape[1], frame.image.shape[0]))
         rolls.append(pose.roll)
         assert abs(pose.yaw) < 60 and abs(pose.pitch) < 60, f"frame {frame.index}: {pose}"
     assert len(rolls) == 32
@@ -77,8 +77,9 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
 def d18_face() -> tuple[np.ndarray, np.ndarray]:
     """A d18 frame and its face's landmarks."""
     frame = next(iter(VideoSource(require_data("video", "d18.mp4")).frames(30, 31))).image
-    detections = FaceDetector("hog").detect(frame)
-    return frame, LandmarkPredictor()(frame, max(detections, key=lambda d: d.width).box)
+    face = FaceFinder().largest(frame)
+    assert face is not None
+    return frame, face.landmarks
 
 
 def test_detail_ranks_a_blur_below_the_sharp_face_and_the_ceiling_between(d18_face) -> None:
@@ -143,9 +144,9 @@ def test_a_blurred_swap_is_recognised_but_does_not_count_with_detail(swap_pair) 
     assert blurred.model_size == 64 and blurred.detail_ceiling == pytest.approx(sharp.detail_ceiling)
     # Identities made once (as a benchmark scoring many swaps does) give the same report.
     from faceswap.identity import FaceEmbedder
-    from faceswap.score import FaceFinder, identity_of
+    from faceswap.score import identity_of
 
-    finder = FaceFinder(FaceDetector("hog"), LandmarkPredictor(), upsample=1)
+    finder = FaceFinder(upsample=1)
     target = identity_of([swap_pair["faces"]], finder, FaceEmbedder(), "target")
     again = score(swap_pair["original"], swap_pair["blurred"], [], identities=(target, None), progress=False)
     assert again.target_distance == pytest.approx(blurred.target_distance)

@@ -44,6 +44,7 @@ from faceswap.augment import AugmentConfig, augment_batch, source_extent, transf
 from faceswap.crops import read_crop
 from faceswap.errors import InputError
 from faceswap.landmarks import FOREHEAD_POINTS, INNER, LEFT_EYE, MOUTH, RIGHT_EYE, face_hull
+from faceswap.raster import fill_convex
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,6 @@ OVERSAMPLE = 1.0
 _EDGE = 2
 #: Eye and mouth regions are the landmark polygons grown by these factors around their centres.
 _EYE_GROWTH, _MOUTH_GROWTH = 1.6, 1.2
-#: Sub-pixel bits for polygon drawing (1/16 px).
-_SHIFT = 4
 
 
 @dataclass
@@ -457,14 +456,11 @@ def landmark_masks(outlines: np.ndarray, size: int) -> np.ndarray:
     numpy.ndarray
         ``uint8`` ``(n, size, size, 2)``, anti-aliased, 255 inside.
     """
-    fixed = np.round((np.asarray(outlines) - 0.5) * (1 << _SHIFT)).astype(
-        np.int32
-    )  # to pixel-index coordinates
-    masks = np.zeros((len(fixed), 2, size, size), np.uint8)
-    for index, points in enumerate(fixed):
+    indexed = np.asarray(outlines, dtype=np.float64) - 0.5  # to pixel-index coordinates
+    masks = np.zeros((len(indexed), 2, size, size), np.uint8)
+    for index, points in enumerate(indexed):
         for name, part in _OUTLINE.items():
-            canvas = masks[index, 0 if name == "hull" else 1]
-            cv2.fillConvexPoly(canvas, points[part], 255, lineType=cv2.LINE_AA, shift=_SHIFT)
+            fill_convex(masks[index, 0 if name == "hull" else 1], points[part])
     return np.ascontiguousarray(masks.transpose(0, 2, 3, 1))
 
 
