@@ -215,7 +215,7 @@ def _warped_maps(inverse: np.ndarray, size: int, grids: np.ndarray) -> np.ndarra
 
 
 def _field_maps(inverse: np.ndarray, fields: np.ndarray) -> np.ndarray:
-    """``cv2.remap`` maps ``(2, n, size, size)`` of dense output-pixel displacements ``(n, size, size, 2)``."""
+    """``cv2.remap`` maps ``(2, n, size, size)`` of dense displacements ``(n, size, size, 2)`` (output px)."""
     linear = inverse[:, :, :2].astype(np.float32)
     offsets = np.einsum("nij,nyxj->inyx", linear, fields.astype(np.float32))
     return _plus_affine(offsets, inverse, fields.shape[1])

@@ -16,6 +16,11 @@ Two recipes share the budget: each gets --minutes / 2 of training, in alternatin
 --slice-seconds, so that the machine's load falls on both alike and their curves compare. Evaluation
 time (convert, score) comes on top of the budget and is reported.
 
+Training time is counted by --clock: ``cpu`` (the default) counts the CPU time of the training
+slices over the cores this process may use, so that a budget buys the same training on a busy
+machine as on an idle one; ``wall`` counts seconds on the clock. Both, and the load average, are
+recorded at each point.
+
 Outputs, in --out: bench_quality.json (every figure, rewritten after each point), curves.png (identity
 transfer and validation SSIM against training minutes, one colour per recipe) and strip.png (the same
 swapped faces at each point, beside the original), and the table on the terminal.
@@ -35,6 +40,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import os
 import shlex
 import shutil
 import sys
@@ -156,7 +162,9 @@ class Contender:
     name: str
     recipe: str
     session: Any
-    trained: float = 0.0
+    trained: float = 0.0  # budget seconds spent, by the benchmark's clock (wall, or CPU over cores)
+    wall: float = 0.0  # wall-clock seconds of training
+    cpu: float = 0.0  # CPU seconds of training (all threads of this process)
     points: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -164,8 +172,17 @@ class Contender:
         return self.session.model_dir
 
 
-def train_until(contenders: list[Contender], seconds: float, slice_seconds: float) -> None:
-    """Train every contender to ``seconds`` of training, alternating slices (order rotated each round)."""
+def train_until(contenders: list[Contender], seconds: float, slice_seconds: float, clock: str) -> None:
+    """Train every contender to ``seconds`` of training, alternating slices (order rotated each round).
+
+    With ``clock="cpu"`` a contender's training time is the CPU time its
+    slices took (this process, all threads) divided by the cores this
+    process may use: on a machine shared with other work this counts what
+    the recipe got, not how long it waited, so a budget means the same on a
+    busy and on an idle machine (it is at most the idle machine's wall time:
+    a step that keeps the cores only partly busy gets more wall time).
+    """
+    cores = len(os.sched_getaffinity(0))
     turn = 0
     while True:
         behind = [c for c in contenders if seconds - c.trained > 0.5]
@@ -174,10 +191,14 @@ def train_until(contenders: list[Contender], seconds: float, slice_seconds: floa
         order = behind[turn % len(behind) :] + behind[: turn % len(behind)]
         turn += 1
         for contender in order:
+            cpu_before = time.process_time()
             result = contender.session.run(time_limit=min(slice_seconds, seconds - contender.trained))
             if result.reason == "interrupted":
                 raise KeyboardInterrupt
-            contender.trained += result.seconds
+            cpu = time.process_time() - cpu_before
+            contender.wall += result.seconds
+            contender.cpu += cpu
+            contender.trained += result.seconds if clock == "wall" else cpu / cores
 
 
 # -- evaluation ---------------------------------------------------------------------------------------------
@@ -300,6 +321,9 @@ def evaluate(contender: Contender, point: int, yardstick: Yardstick, work: Path)
     loss_a, loss_b = contender.session.smoothed_losses()
     row = {
         "minutes": contender.trained / 60,
+        "wall_minutes": contender.wall / 60,
+        "cpu_minutes": contender.cpu / 60,
+        "load_average": os.getloadavg()[0],
         "iteration": contender.session.state.iteration,
         "loss_a": loss_a,
         "loss_b": loss_b,
@@ -486,6 +510,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--work", type=Path, help="faces, models and swapped clips (default: a temporary folder, removed)"
     )
+    parser.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="what the budget counts: cpu (CPU time of training over the cores: the same on a busy machine) "
+        "or wall (seconds on the clock) (default: %(default)s)",
+    )
     parser.add_argument("--out", type=Path, help="result folder (default: ./bench_quality-<A>-<B>-<time>)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log training details")
     args = parser.parse_args(argv)
@@ -592,6 +623,7 @@ def run(
         "scored_clip": {"path": str(clip), "frames": args.score_frames},
         "minutes": args.minutes,
         "minutes_per_recipe": share / 60,
+        "clock": args.clock,
         "device": device,
         "validation": {
             "every": args.validation_every,
@@ -604,7 +636,7 @@ def run(
     columns: list[tuple[str, np.ndarray]] = []
     title = f"{clip_a.stem} -> {clip_b.stem}, {device}, {args.minutes:g} min shared by {len(contenders)}"
     for point, fraction in enumerate(args.fractions):
-        train_until(contenders, fraction * share, args.slice_seconds)
+        train_until(contenders, fraction * share, args.slice_seconds, args.clock)
         for contender in contenders:
             row, crops = evaluate(contender, point, yardstick, args.work)
             row["fraction"] = fraction

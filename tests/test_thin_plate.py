@@ -1,4 +1,4 @@
-"""Thin-plate fields and warp to landmarks: the bend goes through its points, fades at the border, moves features."""
+"""Thin-plate fields and warp to landmarks: through its points, pinned at the border, features moved."""
 
 from __future__ import annotations
 
