@@ -16,7 +16,8 @@ from faceswap.errors import InputError, OutputError, TrainingDivergedError
 from faceswap.model_folder import load_keras_model, load_swap_model, read_state, saved_iteration
 from faceswap.train import Hardware, TrainConfig, TrainingSession, train
 from faceswap.train import session as session_module
-from faceswap.train.dataset import BatchSource, load_faces
+from faceswap.train.batches import BatchSource
+from faceswap.train.dataset import load_faces
 from faceswap.train.smoothing import ema_curve
 
 pytestmark = pytest.mark.slow

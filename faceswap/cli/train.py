@@ -403,7 +403,7 @@ def _train(args: argparse.Namespace, model_dir: Path) -> int:
         ", mixed precision" if session.mixed_precision else "",
         f", {session.replicas} devices" if session.replicas > 1 else "",
     )
-    from faceswap.train.session import format_duration
+    from faceswap.train.monitor import format_duration
 
     result = session.run(iterations=args.iterations, time_limit=args.time)
     why = {

@@ -23,7 +23,7 @@ BATCH = 64
 
 
 class Reconstructor(Protocol):
-    """What validation needs of a model (:class:`faceswap.model_folder.SwapModel`)."""
+    """What validation needs of a model (:class:`faceswap.swap_model.SwapModel`)."""
 
     input_size: int
 
@@ -68,7 +68,8 @@ def load_validation_faces(folder: Path | str, name: str, input_size: int) -> Val
     InputError
         As :func:`faceswap.train.dataset.load_faces`.
     """
-    from faceswap.train.dataset import BatchSource, load_faces
+    from faceswap.train.batches import BatchSource
+    from faceswap.train.dataset import load_faces
 
     faces = load_faces(folder, name, input_size, AugmentConfig.none())
     source = BatchSource((faces, faces), batch_size=1, input_size=input_size, augment=AugmentConfig.none())
