@@ -66,6 +66,11 @@ class AugmentConfig:
         face size (5 px of a 160-px face region: 0.03125).
     colour
         Strength of the colour jitter, 0 to 1 (0: off).
+    to_landmarks
+        "Warp to landmarks": bend each input towards the landmarks of a
+        similar face of the other side (a thin-plate spline) instead of the
+        random grid warp, so the network learns to paint its own person's
+        face shape over the other's (what it must do in convert).
     """
 
     rotation: float = 10.0
@@ -74,6 +79,7 @@ class AugmentConfig:
     flip: float = 0.5
     warp: float = 5 / 160
     colour: float = 0.0
+    to_landmarks: bool = False
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():

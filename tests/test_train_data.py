@@ -14,7 +14,7 @@ import pytest
 from faceswap.augment import AugmentConfig, source_extent
 from faceswap.crops import read_crop, write_crop
 from faceswap.errors import InputError
-from faceswap.train.batches import BATCH_KEYS, BatchSource
+from faceswap.train.batches import BATCH_KEYS, BatchSource, nearest_faces
 from faceswap.train.dataset import format_bytes, list_faces, load_faces
 
 
@@ -111,6 +111,29 @@ def test_batches_are_deterministic_and_cover_every_face(faces_a, faces_b) -> Non
     assert not np.array_equal(epoch, np.concatenate([source.indices(number, 0) for number in range(5, 10)]))
     other_seed = BatchSource((faces_a, faces_b), 8, 64, AugmentConfig(), seed=4)
     assert not np.array_equal(other_seed.batch(7)["warped_a"], first["warped_a"])
+
+
+def test_warp_to_landmarks_pairs_similar_faces_and_keeps_the_target(faces_a, faces_b) -> None:
+    nearest = nearest_faces(faces_a, faces_b, count=3, chunk=7)  # chunks smaller than the side
+    assert nearest.shape == (len(faces_a), 3) and nearest.max() < len(faces_b)
+    # Brute force: the three closest B faces in face-region units are the ones found.
+    def units(faces):
+        start, stop = faces.face_box
+        return ((faces.landmarks - start) / (stop - start)).reshape(len(faces), -1)
+
+    distances = ((units(faces_a)[:, None] - units(faces_b)[None]) ** 2).sum(-1)
+    for row, found in zip(distances, nearest, strict=True):
+        assert set(found) == set(np.argsort(row)[:3])
+    plain = BatchSource((faces_a, faces_b), 8, 64, AugmentConfig(), seed=3)
+    warped = BatchSource((faces_a, faces_b), 8, 64, AugmentConfig(to_landmarks=True), seed=3)
+    first, again = warped.batch(7), warped.batch(7)
+    for key in BATCH_KEYS:
+        np.testing.assert_array_equal(first[key], again[key])  # still deterministic
+    # The input is bent differently from the random warp; the same faces and framing are chosen (the
+    # targets differ only because choosing partners draws from the same random stream first).
+    assert not np.array_equal(first["warped_a"], plain.batch(7)["warped_a"])
+    np.testing.assert_array_equal(warped.indices(7, 0), plain.indices(7, 0))
+    assert np.abs(first["warped_a"].astype(int) - first["target_a"]).mean() > 1.0
 
 
 def test_the_tf_data_pipeline_yields_the_source_batches(faces_a, faces_b) -> None:

@@ -49,7 +49,7 @@ _RECIPE = (
     "tensorboard",
     "timelapse",
 )
-_AUGMENT = ("rotation", "zoom", "shift", "flip", "warp", "colour")
+_AUGMENT = ("rotation", "zoom", "shift", "flip", "warp", "colour", "to_landmarks")
 
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -294,6 +294,13 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         help="random warp strength: σ in pixels of a 256-px crop's 160-px face (default: 5; 0 turns it off)",
     )
     augment.add_argument(
+        "--warp-to-landmarks",
+        dest="to_landmarks",
+        action=argparse.BooleanOptionalAction,
+        help="bend each input towards the landmarks of a similar face of the other person (a thin-plate "
+        "spline) instead of the random warp (default: off)",
+    )
+    augment.add_argument(
         "--colour",
         type=finite_float(),
         metavar="S",
@@ -339,7 +346,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         given["init_from"] = str(given["init_from"])
     scaled = {"zoom": 0.01, "shift": 0.01, "warp": 1 / 160}
     changes = {
-        name: getattr(args, name) * scaled.get(name, 1.0)
+        name: getattr(args, name) * scaled[name] if name in scaled else getattr(args, name)
         for name in _AUGMENT
         if getattr(args, name) is not None
     }
