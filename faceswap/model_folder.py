@@ -70,6 +70,10 @@ class TrainingState:
         Lowest smoothed loss (max of both sides) saved in ``best/``.
     loss_history
         ``[iteration, loss_a, loss_b]`` rows, one per logged step.
+    validation_history
+        ``[iteration, mae_a, mae_b]`` rows: the reconstruction error of the
+        held-back faces inside their hulls, at each preview (None: a side
+        without held-back faces).
     config
         The training options, for ``--resume`` and for the record.
     """
@@ -81,6 +85,7 @@ class TrainingState:
     best_loss: float | None = None
     loss_history: list[list[float]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    validation_history: list[list[float | None]] = field(default_factory=list)
 
     @property
     def centering(self) -> str:
@@ -93,7 +98,8 @@ class TrainingState:
     def at_iteration(self, iteration: int) -> TrainingState:
         """The state taken back (or forward) to ``iteration``: the loss history keeps the rows up to it."""
         history = [row for row in self.loss_history if row[0] <= iteration]
-        return replace(self, iteration=iteration, loss_history=history)
+        validation = [row for row in self.validation_history if row[0] <= iteration]
+        return replace(self, iteration=iteration, loss_history=history, validation_history=validation)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict with the format tag and version."""
@@ -128,20 +134,35 @@ class TrainingState:
         best = document.get("best_loss")
         best = None if best is None else _finite(best, f"{where}: best_loss")
         history = document.get("loss_history", [])
-        if not isinstance(history, list) or not all(
-            isinstance(row, list)
-            and len(row) == 3
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in row)
-            for row in history
-        ):
+        if not _rows_of_three(history, allow_none=False):
             raise ModelError(f"{where}: loss_history must be rows of [iteration, loss_a, loss_b]")
+        validation = document.get("validation_history", [])
+        if not _rows_of_three(validation, allow_none=True):
+            raise ModelError(f"{where}: validation_history must be rows of [iteration, mae_a, mae_b]")
         config = document.get("config", {})
         if not isinstance(config, dict):
             raise ModelError(f"{where}: config must be an object")
-        state = cls(model, input_size, iteration, elapsed, best, history, config)
+        state = cls(model, input_size, iteration, elapsed, best, history, config, validation)
         if not isinstance(state.centering, str) or state.centering not in CENTERINGS:
             raise ModelError(f"{where}: unknown centering {state.centering!r} in config")
         return state
+
+
+def _rows_of_three(rows: object, allow_none: bool) -> bool:
+    """Whether ``rows`` is a list of ``[iteration, a, b]`` finite-number rows (None as a or b if allowed)."""
+
+    def number(value: object, none: bool) -> bool:
+        if value is None:
+            return none
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    return isinstance(rows, list) and all(
+        isinstance(row, list)
+        and len(row) == 3
+        and number(row[0], False)
+        and all(number(value, allow_none) for value in row[1:])
+        for row in rows
+    )
 
 
 def _finite(value: object, where: str) -> float:

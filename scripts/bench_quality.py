@@ -58,7 +58,7 @@ import numpy as np  # noqa: E402
 VIDEOS = ROOT.parent / "shared" / "data" / "video"
 POINTS = (1 / 8, 1 / 4, 1 / 2, 1.0)
 #: Recipe options that the benchmark sets itself.
-RUN_OPTIONS = ("--iterations", "--time", "-m", "--model-dir", "--resume", "--distribute")
+RUN_OPTIONS = ("--iterations", "--time", "-m", "--model-dir", "--resume", "--distribute", "--validation-every")
 #: Side of a face in strip.png.
 STRIP_TILE = 128
 
@@ -78,7 +78,8 @@ def parse_recipe(text: str) -> tuple[Any, Any]:
     """``(TrainConfig, Hardware)`` of a string of ``faceswap train`` options.
 
     The benchmark's own defaults: no target loss (train for the whole
-    budget), checkpoints only at the end of each slice, no preview.
+    budget), checkpoints only at the end of each slice, no preview, no
+    validation split of train's own.
     """
     from faceswap.cli import build_parser
     from faceswap.cli.train import settings
@@ -90,7 +91,8 @@ def parse_recipe(text: str) -> tuple[Any, Any]:
             sys.exit(f"recipe {text!r}: {word} is set by the benchmark, not by a recipe")
     args = build_parser().parse_args(["train", "faces_a", "faces_b", *words])
     given = settings(args)
-    defaults = {"target_loss": 0.0, "save_every": 10**9, "preview_every": 10**9}
+    # The benchmark holds back its own validation frames (split_of): train holds back none more.
+    defaults = {"target_loss": 0.0, "save_every": 10**9, "preview_every": 10**9, "validation_every": 0}
     config = TrainConfig(**{**defaults, **given})
     hardware = Hardware(mixed_precision=args.mixed_precision, xla=args.xla, progress=False)
     return config, hardware

@@ -203,3 +203,30 @@ def test_mixed_precision_trains_and_saves_a_float32_model(
     resumed = TrainingSession.resume(folder, hardware=QUIET)
     assert not resumed.mixed_precision and resumed.run(iterations=1).iteration == 2
     assert json.loads((folder / "state.json").read_text())["iteration"] == 2
+
+
+def test_train_holds_back_whole_frames_and_plots_their_error(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --validation-every, held-back frames are never trained on and their error is recorded."""
+    from faceswap.train import validation
+    from faceswap.train.split import frame_key
+
+    monkeypatch.setattr(validation, "MIN_FACES_TO_HOLD_BACK", 10)  # the test folders hold 40 faces
+    every_face = load_faces(faces_d18, "A", 64)
+    kept, held = validation.hold_back(every_face, every=4)
+    assert held is not None and len(kept) + len(held) == len(every_face) and len(held) >= 5
+    assert not {frame_key(path) for path in kept.files} & {frame_key(path) for path in held.files}
+    assert validation.hold_back(every_face, every=0) == (every_face, None)
+    folder = tmp_path / "model"
+    session = TrainingSession.start(folder, faces_d18, faces_d19, lite(validation_every=4), QUIET)
+    assert len(session.faces[0]) == len(kept) and all(part is not None for part in session.held_back)
+    session.run(iterations=3)
+    state = read_state(folder)
+    assert [row[0] for row in state.validation_history] == [3]
+    assert all(0 < value < 1 for value in state.validation_history[0][1:])
+    assert (folder / "loss.png").is_file()
+    # Resuming keeps the same split and the history.
+    again = TrainingSession.resume(folder, hardware=QUIET)
+    assert [path.name for path in again.faces[0].files] == [path.name for path in session.faces[0].files]
+    assert again.state.validation_history == state.validation_history

@@ -42,6 +42,7 @@ _RECIPE = (
     "save_every",
     "preview_every",
     "preview_faces",
+    "validation_every",
     "seed",
     "init_from",
     "init_decoders",
@@ -159,6 +160,13 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         type=whole_number(maximum=MAX_PREVIEW_FACES),
         metavar="N",
         help="faces per side in preview.png, at most 64 (default: 4)",
+    )
+    run_group.add_argument(
+        "--validation-every",
+        type=whole_number(minimum=0),
+        metavar="N",
+        help="hold back one run of 5 frames in every N of a side with 200 faces or more and plot their "
+        "reconstruction error in loss.png beside the training loss; 0 trains on every face (default: 20)",
     )
     run_group.add_argument(
         "--timelapse",

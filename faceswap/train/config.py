@@ -67,6 +67,11 @@ class TrainConfig:
         Iterations between checkpoints, and between previews and loss plots.
     preview_faces
         Faces per side in ``preview.png``.
+    validation_every
+        Hold back one run of 5 frames in every this many of each side with
+        200 faces or more, and plot their reconstruction error in
+        ``loss.png`` beside the training loss (0: train on every face;
+        :func:`faceswap.train.validation.hold_back`).
     augment
         Augmentation strengths.
     centering
@@ -107,6 +112,7 @@ class TrainConfig:
     save_every: int = 250
     preview_every: int = 100
     preview_faces: int = 4
+    validation_every: int = 20
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     centering: str = DEFAULT_CENTERING
     seed: int | None = None
@@ -143,6 +149,16 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InputError(f"{name.replace('_', '-')} must be a whole number >= 0, not {value!r}")
+        if (
+            isinstance(self.validation_every, bool)
+            or not isinstance(self.validation_every, int)
+            or self.validation_every < 0
+            or self.validation_every == 1
+        ):
+            raise InputError(
+                "validation-every must be 0 (off) or a whole number of at least 2, "
+                f"not {self.validation_every!r}"
+            )
         for name in ("batch_size", "save_every", "preview_every", "preview_faces", "decay_iterations"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -25,8 +25,9 @@ import logging
 import math
 import os
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -95,6 +96,17 @@ class FaceSet:
     def nbytes(self) -> int:
         """Memory the faces take (images, landmarks and outlines)."""
         return self.images.nbytes + self.landmarks.nbytes + self.outlines.nbytes
+
+    def subset(self, indices: Sequence[int]) -> FaceSet:
+        """The faces at ``indices`` (in that order), as a face set of their own (arrays copied)."""
+        chosen = np.asarray(indices, np.int64)
+        return replace(
+            self,
+            files=[self.files[index] for index in chosen],
+            images=self.images[chosen],
+            landmarks=self.landmarks[chosen],
+            outlines=self.outlines[chosen],
+        )
 
 
 def list_faces(folder: Path | str, name: str) -> list[Path]:
@@ -255,6 +267,7 @@ def load_faces(
     *,
     centering: str = LEGACY,
     workers: int | None = None,
+    few_faces_warning: bool = True,
 ) -> FaceSet:
     """Read, check and store one side's faces.
 
@@ -276,6 +289,9 @@ def load_faces(
         square of each crop it sees.
     workers
         Threads decoding PNGs (default: the CPU count, at most 8).
+    few_faces_warning
+        Warn when the folder holds fewer than :data:`FEW_FACES` faces (training
+        faces); off for held-back validation faces.
 
     Raises
     ------
@@ -345,7 +361,7 @@ def load_faces(
             input_size,
             math.ceil(input_size * expected.size / (stop - start)),
         )
-    if len(crops) < FEW_FACES:
+    if few_faces_warning and len(crops) < FEW_FACES:
         log.warning(
             "faces %s: only %d faces; %d or more, in varied poses and expressions, train a far better model",
             name,

@@ -43,6 +43,7 @@ from faceswap.train.hardware import Hardware, compute_settings, is_chief, make_s
 from faceswap.train.history import append_loss
 from faceswap.train.monitor import monitor_class
 from faceswap.train.smoothing import BiasCorrectedEMA
+from faceswap.train.validation import hold_back, validation_faces
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,20 @@ class TrainingSession:
         from faceswap.runtime import keras
 
         self.model_dir = model_dir
+        held = [hold_back(side, config.validation_every) for side in faces]
+        faces = (held[0][0], held[1][0])
         self.faces = faces
+        self.held_back = tuple(
+            None if part is None else validation_faces(part, state.input_size) for _, part in held
+        )
+        for side, (kept, part) in zip("AB", held, strict=True):
+            if part is not None:
+                log.info(
+                    "faces %s: %d faces of held-back frames measure the validation loss; %d train",
+                    side,
+                    len(part),
+                    len(kept),
+                )
         self.config = config
         self.state = state
         self.hardware = hardware
@@ -317,6 +331,8 @@ class TrainingSession:
                 )
             if monitor.diverged:
                 raise TrainingDivergedError(monitor.diverged)
+            if self.chief:
+                self.measure_validation()  # before the save, so that state.json holds it
             self.save()
             self.write_feedback()
             if self._tensorboard is not None:
@@ -423,6 +439,28 @@ class TrainingSession:
             ]
         )
 
+    def measure_validation(self) -> tuple[float | None, float | None]:
+        """Record the held-back faces' reconstruction error (MAE inside the hull) at this iteration.
+
+        Returns ``(mae_a, mae_b)``, None for a side without held-back faces;
+        nothing is recorded when neither side has any, or twice for one iteration.
+        """
+        from faceswap.model import SIDES
+        from faceswap.train.validation import reconstruction
+
+        if all(part is None for part in self.held_back):
+            return None, None
+        history = self.state.validation_history
+        if history and history[-1][0] == self.state.iteration:
+            return history[-1][1], history[-1][2]
+        model = _SessionDecoders(self._decoders, self.state.input_size)
+        errors = [
+            None if part is None else round(reconstruction(model, part, side).mae, 6)
+            for side, part in zip(SIDES, self.held_back, strict=True)
+        ]
+        history.append([self.state.iteration, *errors])
+        return errors[0], errors[1]
+
     def write_feedback(self) -> None:
         """Write ``preview.png`` (and the timelapse frame) and ``loss.png``."""
         if not self.chief:
@@ -430,14 +468,28 @@ class TrainingSession:
         from faceswap.train.preview import LOSS_PLOT_FILE, plot_loss, write_preview
 
         write_preview(self.model_dir, self.preview(), self.state.iteration, self.config.timelapse)
+        self.measure_validation()
         loss_a, loss_b = self.smoothed_losses()
         plot_loss(
             self.model_dir / LOSS_PLOT_FILE,
             self.state.loss_history,
+            validation=self.state.validation_history,
             target=self.config.target_loss,
             title=f"{self.config.model} · iteration {self.state.iteration} · "
             f"loss A {loss_a:.4f}, B {loss_b:.4f}",
         )
+
+
+class _SessionDecoders:
+    """The session's compiled decoders as a :class:`faceswap.train.validation.Reconstructor`."""
+
+    def __init__(self, decoders: dict[str, Any], input_size: int) -> None:
+        self._decoders = decoders
+        self.input_size = input_size
+
+    def predict(self, faces: np.ndarray, decoder: str) -> tuple[np.ndarray, np.ndarray]:
+        face, mask = self._decoders[decoder](faces.astype(np.float32) / 255.0)
+        return np.asarray(face), np.asarray(mask)
 
 
 def _stored(config: TrainConfig, faces: tuple[FaceSet, FaceSet]) -> dict[str, Any]:
