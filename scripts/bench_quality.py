@@ -58,7 +58,15 @@ import numpy as np  # noqa: E402
 VIDEOS = ROOT.parent / "shared" / "data" / "video"
 POINTS = (1 / 8, 1 / 4, 1 / 2, 1.0)
 #: Recipe options that the benchmark sets itself.
-RUN_OPTIONS = ("--iterations", "--time", "-m", "--model-dir", "--resume", "--distribute", "--validation-every")
+RUN_OPTIONS = (
+    "--iterations",
+    "--time",
+    "-m",
+    "--model-dir",
+    "--resume",
+    "--distribute",
+    "--validation-every",
+)
 #: Side of a face in strip.png.
 STRIP_TILE = 128
 
