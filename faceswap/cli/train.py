@@ -191,7 +191,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--learning-rate",
         type=finite_float(),
         metavar="LR",
-        help="Adam learning rate, the peak of the schedule (default: 1e-04)",
+        help="Adam learning rate, the peak of the schedule (default: 3e-04)",
     )
     learn.add_argument("--beta-1", type=finite_float(), metavar="B", help="Adam beta_1 (default: 0.5)")
     learn.add_argument("--beta-2", type=finite_float(), metavar="B", help="Adam beta_2 (default: 0.999)")
@@ -205,7 +205,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--warmup",
         type=whole_number(),
         metavar="N",
-        help="raise the learning rate linearly from 0 over the first N iterations (default: 0)",
+        help="raise the learning rate linearly from 0 over the first N iterations (default: 100)",
     )
     learn.add_argument(
         "--decay-iterations",
@@ -223,7 +223,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--loss",
         choices=LOSSES,
         help="face loss: mae (mean absolute error), ssim (structural dissimilarity), mae+dssim (their "
-        "mean) or ms-ssim (multi-scale structural dissimilarity) (default: mae)",
+        "mean) or ms-ssim (multi-scale structural dissimilarity) (default: mae+dssim)",
     )
     learn.add_argument(
         "--mask-weight",

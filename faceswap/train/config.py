@@ -97,14 +97,14 @@ class TrainConfig:
 
     model: str | None = None
     batch_size: int = 16
-    learning_rate: float = 1e-4
+    learning_rate: float = 3e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
     lr_schedule: str = "constant"
-    warmup: int = 0
+    warmup: int = 100
     decay_iterations: int = 20000
     clip_norm: float = 0.0
-    loss: str = "mae"
+    loss: str = "mae+dssim"
     mask_weight: float = 0.1
     background_weight: float = 0.2
     eye_mouth_weight: float = 0.0
