@@ -26,7 +26,9 @@ QUIET = Hardware(progress=False)
 
 def lite(**changes) -> TrainConfig:
     return TrainConfig(
-        model="lite", **{"batch_size": 2, "seed": 1, "save_every": 1000, "preview_every": 1000, **changes}
+        model="lite",
+        # No warm-up: these runs are a few dozen steps, and the default's 100-step rise would barely move them.
+        **{"batch_size": 2, "seed": 1, "save_every": 1000, "preview_every": 1000, "warmup": 0, **changes},
     )
 
 
