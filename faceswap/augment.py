@@ -41,6 +41,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from faceswap.thin_plate import thin_plate_field
+
 #: Warp grid points per side.
 WARP_GRID = 5
 
@@ -64,6 +66,11 @@ class AugmentConfig:
         face size (5 px of a 160-px face region: 0.03125).
     colour
         Strength of the colour jitter, 0 to 1 (0: off).
+    to_landmarks
+        "Warp to landmarks": bend each input towards the landmarks of a
+        similar face of the other side (a thin-plate spline) instead of the
+        random grid warp, so the network learns to paint its own person's
+        face shape over the other's (what it must do in convert).
     """
 
     rotation: float = 10.0
@@ -72,6 +79,7 @@ class AugmentConfig:
     flip: float = 0.5
     warp: float = 5 / 160
     colour: float = 0.0
+    to_landmarks: bool = False
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -209,13 +217,51 @@ def _warped_maps(inverse: np.ndarray, size: int, grids: np.ndarray) -> np.ndarra
     """
     linear = inverse[:, :, :2].astype(np.float32)
     source_grids = np.einsum("nij,jnyx->inyx", linear, grids)
-    maps = _interpolate(source_grids, size)
+    return _plus_affine(_interpolate(source_grids, size), inverse, size)
+
+
+def _field_maps(inverse: np.ndarray, fields: np.ndarray) -> np.ndarray:
+    """``cv2.remap`` maps ``(2, n, size, size)`` of dense displacements ``(n, size, size, 2)`` (output px)."""
+    linear = inverse[:, :, :2].astype(np.float32)
+    offsets = np.einsum("nij,nyxj->inyx", linear, fields.astype(np.float32))
+    return _plus_affine(offsets, inverse, fields.shape[1])
+
+
+def _plus_affine(maps: np.ndarray, inverse: np.ndarray, size: int) -> np.ndarray:
+    """Source offsets ``(2, n, size, size)`` plus the affine part of each output pixel's source position."""
+    linear = inverse[:, :, :2].astype(np.float32)
     pixels = np.arange(size, dtype=np.float32)
     for axis in (0, 1):
         maps[axis] += linear[:, axis, 0, None, None] * pixels[None, None, :]
         maps[axis] += linear[:, axis, 1, None, None] * pixels[None, :, None]
         maps[axis] += inverse[:, axis, 2, None, None].astype(np.float32)
     return maps
+
+
+def landmark_warp_fields(own: np.ndarray, partner: np.ndarray, size: int) -> np.ndarray:
+    """Fields that bend each face so that its landmarks land on its partner's, ``(n, size, size, 2)``.
+
+    Parameters
+    ----------
+    own, partner
+        ``(n, k, 2)`` landmarks of each face and of the face it is warped
+        towards, in continuous *output* pixels (after the random transform).
+    size
+        Side of the output.
+
+    Returns
+    -------
+    numpy.ndarray
+        Displacements in output pixels: sampling the unwarped view at
+        ``x + field(x)`` puts the feature found at ``own[i]`` at ``partner[i]``
+        (a thin-plate spline through the landmarks, the border pinned).
+    """
+    return np.stack(
+        [
+            thin_plate_field(targets, sources - targets, size)
+            for sources, targets in zip(np.asarray(own), np.asarray(partner), strict=True)
+        ]
+    )
 
 
 def colour_jitter(
@@ -248,6 +294,7 @@ def augment_batch(
     size: int,
     config: AugmentConfig,
     rng: np.random.Generator,
+    warp_to: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> AugmentedBatch:
     """Augment a batch of aligned crops into network inputs and targets.
 
@@ -264,6 +311,12 @@ def augment_batch(
         Augmentation strengths.
     rng
         The only source of randomness.
+    warp_to
+        "Warp to landmarks": ``(own, partner)``, each ``(n, k, 2)`` landmarks
+        in source coordinates, of each face and of a face (of the other
+        person) to bend it towards. The input is then bent by that
+        thin-plate warp instead of the random grid (``config.warp`` unused);
+        the target stays unwarped.
 
     Returns
     -------
@@ -273,9 +326,13 @@ def augment_batch(
     count = len(images)
     matrices = random_matrices(count, face_box, size, config, rng)
     inverse = inverse_index_matrices(matrices)
-    maps = (
-        _warped_maps(inverse, size, _warp_grids(count, config.warp * size, rng)) if config.warp > 0 else None
-    )
+    if warp_to is not None:
+        own, partner = (transform_landmarks(np.asarray(points, np.float64), matrices) for points in warp_to)
+        maps = _field_maps(inverse, landmark_warp_fields(own, partner, size))
+    elif config.warp > 0:
+        maps = _warped_maps(inverse, size, _warp_grids(count, config.warp * size, rng))
+    else:
+        maps = None
     target = np.empty((count, size, size, 3), np.uint8)
     warped = np.empty_like(target) if maps is not None else target
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP

@@ -82,7 +82,7 @@ IN_FLIGHT_BYTES = 768 * 1024**2
 
 
 class FaceModel(Protocol):
-    """What convert needs of a model (:class:`faceswap.model_folder.SwapModel`).
+    """What convert needs of a model (:class:`faceswap.swap_model.SwapModel`).
 
     ``centering`` names the square it sees and paints (:data:`faceswap.align.CENTERINGS`);
     a stand-in without one is taken as ``legacy``.

@@ -372,8 +372,9 @@ def _save_photo(portrait: Portrait, folder: Path) -> Path:
 def _untrained_model(centering: str):
     """The demo's network as training starts it (same seed, same centering), wrapped for convert."""
     from faceswap.model import build_autoencoder, model_spec
-    from faceswap.model_folder import SwapModel, TrainingState
+    from faceswap.model_folder import TrainingState
     from faceswap.runtime import keras
+    from faceswap.swap_model import SwapModel
 
     keras.utils.set_random_seed(DEMO_SEED)
     state = TrainingState(DEMO_MODEL, model_spec(DEMO_MODEL).input_size, config={"centering": centering})

@@ -17,28 +17,29 @@ not belong together, after a kill between the two renames of a save, are
 recognised (:func:`saved_iteration`) and reconciled on resuming.
 Models are loaded with Keras' ``safe_mode`` on (no arbitrary code runs from a
 model file); faceswap's own layers are registered serialisable. Before Keras
-opens a weights file, :func:`check_model_archive` measures what it would
-expand to, so a small hostile file cannot take gigabytes of memory.
+opens a weights file, :func:`faceswap.model_archive.check_model_archive`
+measures what it would expand to, so a small hostile file cannot take
+gigabytes of memory. A loaded folder is used through
+:class:`faceswap.swap_model.SwapModel`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 import math
-import struct
 import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from faceswap.align import CENTERINGS, LEGACY
 from faceswap.errors import ModelError
 from faceswap.fileio import commit, remove_quietly, temporary_path, write_json_atomic
+from faceswap.model_archive import check_model_archive
+
+if TYPE_CHECKING:
+    from faceswap.swap_model import SwapModel
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +50,6 @@ FORMAT = "faceswap-model"
 VERSION = 1
 #: A state file larger than this is refused before parsing.
 MAX_STATE_BYTES = 64 * 1024**2
-#: The most a model archive may expand to: a generous multiple of the largest network's weights with
-#: their optimizer state (the weights of the original128 model with Adam's two slots).
-MAX_ARCHIVE_BYTES = 8 * 1024**3
-#: The most each JSON member of a model archive (which Keras reads whole) may hold.
-MAX_ARCHIVE_JSON_BYTES = 16 * 1024**2
-#: Keras stores its members uncompressed, and weights hardly compress: a member (or an HDF5 weights
-#: file's data) larger than :data:`COMPRESSION_FLOOR` and this many times its stored size is a bomb.
-MAX_COMPRESSION_RATIO = 20
-COMPRESSION_FLOOR = 1024**2
-_WEIGHTS_MEMBER = "model.weights.h5"
 
 
 @dataclass
@@ -79,6 +70,10 @@ class TrainingState:
         Lowest smoothed loss (max of both sides) saved in ``best/``.
     loss_history
         ``[iteration, loss_a, loss_b]`` rows, one per logged step.
+    validation_history
+        ``[iteration, mae_a, mae_b]`` rows: the reconstruction error of the
+        held-back faces inside their hulls, at each preview (None: a side
+        without held-back faces).
     config
         The training options, for ``--resume`` and for the record.
     """
@@ -90,6 +85,7 @@ class TrainingState:
     best_loss: float | None = None
     loss_history: list[list[float]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    validation_history: list[list[float | None]] = field(default_factory=list)
 
     @property
     def centering(self) -> str:
@@ -102,7 +98,8 @@ class TrainingState:
     def at_iteration(self, iteration: int) -> TrainingState:
         """The state taken back (or forward) to ``iteration``: the loss history keeps the rows up to it."""
         history = [row for row in self.loss_history if row[0] <= iteration]
-        return replace(self, iteration=iteration, loss_history=history)
+        validation = [row for row in self.validation_history if row[0] <= iteration]
+        return replace(self, iteration=iteration, loss_history=history, validation_history=validation)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict with the format tag and version."""
@@ -137,20 +134,35 @@ class TrainingState:
         best = document.get("best_loss")
         best = None if best is None else _finite(best, f"{where}: best_loss")
         history = document.get("loss_history", [])
-        if not isinstance(history, list) or not all(
-            isinstance(row, list)
-            and len(row) == 3
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in row)
-            for row in history
-        ):
+        if not _rows_of_three(history, allow_none=False):
             raise ModelError(f"{where}: loss_history must be rows of [iteration, loss_a, loss_b]")
+        validation = document.get("validation_history", [])
+        if not _rows_of_three(validation, allow_none=True):
+            raise ModelError(f"{where}: validation_history must be rows of [iteration, mae_a, mae_b]")
         config = document.get("config", {})
         if not isinstance(config, dict):
             raise ModelError(f"{where}: config must be an object")
-        state = cls(model, input_size, iteration, elapsed, best, history, config)
+        state = cls(model, input_size, iteration, elapsed, best, history, config, validation)
         if not isinstance(state.centering, str) or state.centering not in CENTERINGS:
             raise ModelError(f"{where}: unknown centering {state.centering!r} in config")
         return state
+
+
+def _rows_of_three(rows: object, allow_none: bool) -> bool:
+    """Whether ``rows`` is a list of ``[iteration, a, b]`` finite-number rows (None as a or b if allowed)."""
+
+    def number(value: object, none: bool) -> bool:
+        if value is None:
+            return none
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    return isinstance(rows, list) and all(
+        isinstance(row, list)
+        and len(row) == 3
+        and number(row[0], False)
+        and all(number(value, allow_none) for value in row[1:])
+        for row in rows
+    )
 
 
 def _finite(value: object, where: str) -> float:
@@ -288,131 +300,6 @@ def load_keras_model(path: Path | str, *, compile: bool = False) -> Any:
         raise ModelError(f"{path}: cannot load the model ({type(error).__name__}: {detail})") from None
 
 
-def check_model_archive(path: Path) -> None:
-    """Refuse a ``.keras`` file that would expand to far more than any faceswap model needs.
-
-    Checks, from the archive's directory alone, that the members together stay
-    under :data:`MAX_ARCHIVE_BYTES`, the JSON members under
-    :data:`MAX_ARCHIVE_JSON_BYTES`, and no member is compressed more than
-    :data:`MAX_COMPRESSION_RATIO` times; then, from the weights file's HDF5
-    metadata (nothing is read), that its arrays are no larger than that ratio
-    allows either (HDF5 compresses on its own, and an unwritten array reads as
-    its fill value).
-
-    Raises
-    ------
-    ModelError
-        When the file is missing, not a zip archive, or fails a check.
-    """
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file")
-    if not zipfile.is_zipfile(path):
-        raise ModelError(f"{path}: damaged or truncated model file (not a Keras archive)")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            total = sum(member.file_size for member in members)
-            if total > MAX_ARCHIVE_BYTES:
-                raise ModelError(
-                    f"{path}: the archive expands to {_gib(total)}, more than any faceswap model "
-                    f"({_gib(MAX_ARCHIVE_BYTES)} at most)"
-                )
-            for member in members:
-                _check_member(path, member)
-            weights = next((m for m in members if m.filename == _WEIGHTS_MEMBER), None)
-            if weights is not None:
-                _check_weights(path, archive, weights)
-    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError) as error:
-        raise ModelError(f"{path}: damaged model file ({type(error).__name__})") from None
-
-
-def _check_member(path: Path, member: zipfile.ZipInfo) -> None:
-    if member.filename.endswith(".json") and member.file_size > MAX_ARCHIVE_JSON_BYTES:
-        raise ModelError(
-            f"{path}: its {member.filename} holds {_gib(member.file_size)}, far more than a model "
-            f"description needs ({MAX_ARCHIVE_JSON_BYTES // 1024**2} MiB at most)"
-        )
-    if member.file_size > max(COMPRESSION_FLOOR, MAX_COMPRESSION_RATIO * member.compress_size):
-        raise ModelError(
-            f"{path}: its {member.filename} expands from {member.compress_size} bytes to "
-            f"{_gib(member.file_size)} (a compression bomb, not a saved model)"
-        )
-
-
-def _check_weights(path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
-    """Refuse an HDF5 weights file whose arrays add up to far more than the file holds."""
-    import h5py  # Keras' own dependency for its weights files
-
-    sizes: list[int] = []
-
-    def measure(_: str, item: object) -> None:
-        if isinstance(item, h5py.Dataset):
-            sizes.append(int(item.size) * item.dtype.itemsize)
-
-    with contextlib.ExitStack() as stack:
-        if member.compress_type == zipfile.ZIP_STORED:  # as Keras writes it: read in place, quickly
-            stream: IO[bytes] = stack.enter_context(_StoredMember(path, member))
-        else:  # seeking in a compressed member decompresses again from its start: slow, but rare
-            stream = stack.enter_context(archive.open(member))
-        try:
-            with h5py.File(stream, "r") as weights:
-                weights.visititems(measure)
-        except OSError:
-            return  # not HDF5: Keras reports that, and reads nothing large on the way
-    data = sum(sizes)
-    if data > max(COMPRESSION_FLOOR, MAX_COMPRESSION_RATIO * member.file_size):
-        raise ModelError(
-            f"{path}: its weights expand from {member.file_size} bytes to {_gib(data)} "
-            "(a compression bomb, not a saved model)"
-        )
-
-
-class _StoredMember(io.RawIOBase):
-    """An uncompressed zip member read in place, with cheap seeks (``ZipExtFile`` re-reads from the start)."""
-
-    def __init__(self, path: Path, member: zipfile.ZipInfo) -> None:
-        super().__init__()
-        self._file = open(path, "rb")  # noqa: SIM115 - closed in close()
-        self._file.seek(member.header_offset)
-        header = self._file.read(30)
-        if len(header) != 30 or header[:4] != b"PK\x03\x04":
-            self._file.close()
-            raise zipfile.BadZipFile("bad local file header")
-        name_length, extra_length = struct.unpack("<HH", header[26:30])
-        self._start = member.header_offset + 30 + name_length + extra_length
-        self._size = member.file_size
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
-        self._position = max(0, base + offset)
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        wanted = max(0, min(len(buffer), self._size - self._position))
-        self._file.seek(self._start + self._position)
-        got = self._file.readinto(memoryview(buffer)[:wanted])
-        self._position += got
-        return got
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
-
-
-def _gib(size: int) -> str:
-    return f"{size / 1024**3:.2f} GiB" if size >= 1024**3 else f"{size / 1024**2:.1f} MiB"
-
-
 def check_model_matches_state(model: Any, state: TrainingState, where: str) -> None:
     """Refuse a weights file whose network is not the one ``state.json`` describes.
 
@@ -424,59 +311,17 @@ def check_model_matches_state(model: Any, state: TrainingState, where: str) -> N
     expected = f"faceswap_{state.model}"
     if model.name != expected:
         raise ModelError(f"{where}: the weights are of {model.name!r}, but state.json says {state.model!r}")
+    from faceswap.model import ENCODER, SIDES, decoder_name
+
     try:
-        encoder = model.get_layer("encoder")
-        model.get_layer("decoder_a")
-        model.get_layer("decoder_b")
+        encoder = model.get_layer(ENCODER)
+        for side in SIDES:
+            model.get_layer(decoder_name(side))
     except ValueError:
         raise ModelError(f"{where}: the model file lacks the encoder or a decoder") from None
     size = encoder.input_shape[1]
     if size != state.input_size:
         raise ModelError(f"{where}: the weights take {size}-px faces, but state.json says {state.input_size}")
-
-
-class SwapModel:
-    """A trained model ready for conversion: encode with the shared encoder, decode with one side.
-
-    Use :func:`load_swap_model` to get one.
-    """
-
-    def __init__(self, network: Any, state: TrainingState) -> None:
-        from faceswap.runtime import keras, tf
-
-        self.state = state
-        self.name = state.model
-        self.input_size = state.input_size
-        self.centering = state.centering
-        encoder = network.get_layer("encoder")
-        self._predict = {}
-        for side in ("a", "b"):
-            decoder = network.get_layer(f"decoder_{side}")
-            face = keras.Input((self.input_size, self.input_size, 3))
-            graph = keras.Model(face, decoder(encoder(face)))
-            self._predict[side] = tf.function(
-                lambda x, graph=graph: graph(x, training=False), reduce_retracing=True, autograph=False
-            )
-
-    def predict(self, faces: np.ndarray, decoder: str) -> tuple[np.ndarray, np.ndarray]:
-        """Decode aligned faces with the decoder of side ``decoder`` (``"a"`` or ``"b"``).
-
-        Parameters
-        ----------
-        faces
-            ``uint8`` RGB, shape ``(n, input_size, input_size, 3)``: the face
-            region of each aligned face (``padding=0``).
-
-        Returns
-        -------
-        tuple of numpy.ndarray
-            Faces ``(n, s, s, 3)`` and masks ``(n, s, s, 1)``, float32 in ``[0, 1]``.
-        """
-        if faces.ndim != 4 or faces.shape[1:] != (self.input_size, self.input_size, 3):
-            raise ValueError(f"expected faces of shape (n, {self.input_size}, {self.input_size}, 3)")
-        batch = faces.astype(np.float32) / 255.0
-        face, mask = self._predict[decoder](batch)
-        return np.asarray(face), np.asarray(mask)
 
 
 def load_swap_model(folder: Path | str) -> SwapModel:
@@ -492,4 +337,6 @@ def load_swap_model(folder: Path | str) -> SwapModel:
     state = read_state_of_weights(folder)
     network = load_keras_model(folder / MODEL_FILE)
     check_model_matches_state(network, state, str(folder))
+    from faceswap.swap_model import SwapModel
+
     return SwapModel(network, state)

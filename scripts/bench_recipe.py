@@ -108,7 +108,8 @@ class Contender:
         self, name: str, changes: dict, faces: tuple[Path, Path], held: tuple[Path, Path], scratch: Path
     ):
         from faceswap.train import Hardware, TrainConfig, TrainingSession
-        from faceswap.train.dataset import BatchSource, load_faces
+        from faceswap.train.batches import BatchSource
+        from faceswap.train.dataset import load_faces
 
         config = TrainConfig(**{"model": "lite", "batch_size": 16, "seed": 1, **changes})
         self.name = name

@@ -159,7 +159,8 @@ def bench_case(
 ) -> dict:
     from faceswap.runtime import opencv_single_threaded, tf
     from faceswap.train import Hardware, TrainConfig, TrainingSession
-    from faceswap.train.dataset import default_workers, make_dataset
+    from faceswap.train.batches import default_workers
+    from faceswap.train.pipeline import make_dataset
 
     config = TrainConfig(model=model, batch_size=batch, seed=0, save_every=10**9, preview_every=10**9)
     hardware = Hardware(mixed_precision=args.mixed_precision, xla=args.xla, progress=False)

@@ -60,7 +60,7 @@ def lite_folder() -> Path:
 
 @functools.cache
 def lite_model():
-    """The loaded :class:`faceswap.model_folder.SwapModel` of :func:`lite_folder`."""
+    """The loaded :class:`faceswap.swap_model.SwapModel` of :func:`lite_folder`."""
     from faceswap.model_folder import load_swap_model
 
     return load_swap_model(lite_folder())

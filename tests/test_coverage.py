@@ -109,7 +109,8 @@ def test_train_and_convert_cut_the_same_square(
 ) -> None:
     """What training shows the model (a saved crop's region) is what convert feeds it (cut from the frame)."""
     from faceswap.crops import CropInfo, write_crop
-    from faceswap.train.dataset import BatchSource, load_faces
+    from faceswap.train.batches import BatchSource
+    from faceswap.train.dataset import load_faces
 
     landmarks, matrix = astronaut_face
     crop = crop_face(astronaut, matrix, 256)

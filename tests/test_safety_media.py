@@ -31,7 +31,8 @@ from faceswap.media.probe import probe_video
 from faceswap.media.reader import VideoSource
 from faceswap.media.timing import constant_rate_repeats, exact_frame_rate
 from faceswap.media.writer import Mp4Writer, video_frame_spec
-from faceswap.model_folder import STATE_FILE, TrainingState, check_model_archive
+from faceswap.model_archive import check_model_archive
+from faceswap.model_folder import STATE_FILE, TrainingState
 from tests.convert_support import FixedFaceModel
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -280,13 +280,13 @@ def test_demo_signalled_during_extract(workspace: Path) -> None:
 
 HANGING_ERROR = """
 import sys, threading
-from faceswap.train import session
-step = session._Monitor.on_train_batch_end
+from faceswap.train import monitor
+step = monitor.RunMonitor.on_train_batch_end
 def broken(self, batch, logs=None):
     step(self, batch, logs)
     threading.Thread(target=threading.Event().wait, name="never-ends").start()  # not a daemon
     raise RuntimeError("injected failure in a training callback")
-session._Monitor.on_train_batch_end = broken
+monitor.RunMonitor.on_train_batch_end = broken
 from faceswap.cli import main
 sys.exit(main())
 """

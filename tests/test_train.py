@@ -16,7 +16,8 @@ from faceswap.errors import InputError, OutputError, TrainingDivergedError
 from faceswap.model_folder import load_keras_model, load_swap_model, read_state, saved_iteration
 from faceswap.train import Hardware, TrainConfig, TrainingSession, train
 from faceswap.train import session as session_module
-from faceswap.train.dataset import BatchSource, load_faces
+from faceswap.train.batches import BatchSource
+from faceswap.train.dataset import load_faces
 from faceswap.train.smoothing import ema_curve
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,9 @@ QUIET = Hardware(progress=False)
 
 def lite(**changes) -> TrainConfig:
     return TrainConfig(
-        model="lite", **{"batch_size": 2, "seed": 1, "save_every": 1000, "preview_every": 1000, **changes}
+        model="lite",
+        # No warm-up: these runs are a few dozen steps; the default 100-step rise would barely move them.
+        **{"batch_size": 2, "seed": 1, "save_every": 1000, "preview_every": 1000, "warmup": 0, **changes},
     )
 
 
@@ -202,3 +205,30 @@ def test_mixed_precision_trains_and_saves_a_float32_model(
     resumed = TrainingSession.resume(folder, hardware=QUIET)
     assert not resumed.mixed_precision and resumed.run(iterations=1).iteration == 2
     assert json.loads((folder / "state.json").read_text())["iteration"] == 2
+
+
+def test_train_holds_back_whole_frames_and_plots_their_error(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --validation-every, held-back frames are never trained on and their error is recorded."""
+    from faceswap.train import validation
+    from faceswap.train.split import frame_key
+
+    monkeypatch.setattr(validation, "MIN_FACES_TO_HOLD_BACK", 10)  # the test folders hold 40 faces
+    every_face = load_faces(faces_d18, "A", 64)
+    kept, held = validation.hold_back(every_face, every=4)
+    assert held is not None and len(kept) + len(held) == len(every_face) and len(held) >= 5
+    assert not {frame_key(path) for path in kept.files} & {frame_key(path) for path in held.files}
+    assert validation.hold_back(every_face, every=0) == (every_face, None)
+    folder = tmp_path / "model"
+    session = TrainingSession.start(folder, faces_d18, faces_d19, lite(validation_every=4), QUIET)
+    assert len(session.faces[0]) == len(kept) and all(part is not None for part in session.held_back)
+    session.run(iterations=3)
+    state = read_state(folder)
+    assert [row[0] for row in state.validation_history] == [3]
+    assert all(0 < value < 1 for value in state.validation_history[0][1:])
+    assert (folder / "loss.png").is_file()
+    # Resuming keeps the same split and the history.
+    again = TrainingSession.resume(folder, hardware=QUIET)
+    assert [path.name for path in again.faces[0].files] == [path.name for path in session.faces[0].files]
+    assert again.state.validation_history == state.validation_history

@@ -14,16 +14,8 @@ import pytest
 from faceswap.augment import AugmentConfig, source_extent
 from faceswap.crops import read_crop, write_crop
 from faceswap.errors import InputError
-from faceswap.train.dataset import (
-    BATCH_KEYS,
-    OUTLINE_POINTS,
-    BatchSource,
-    format_bytes,
-    landmark_masks,
-    list_faces,
-    load_faces,
-    mask_outline,
-)
+from faceswap.train.batches import BATCH_KEYS, BatchSource, nearest_faces
+from faceswap.train.dataset import format_bytes, list_faces, load_faces
 
 
 @pytest.fixture(scope="module")
@@ -105,26 +97,6 @@ def test_masks_follow_the_landmarks(faces_a) -> None:
     assert hull[0, y, x] == 1 and features[0, y, x] > 0.9
 
 
-def test_landmark_masks_are_anti_aliased_polygons() -> None:
-    # 68 points on the square [8, 24]², eyes and mouth at its centre.
-    corners = [[8.0, 8.0], [24.0, 8.0], [24.0, 24.0], [8.0, 24.0]]
-    landmarks = np.array(corners * 17)
-    landmarks[36:42] = [[14, 14], [15, 13], [16, 13], [17, 14], [16, 15], [15, 15]]
-    landmarks[42:48] = landmarks[36:42] + np.array([0, 4])
-    landmarks[48:68] = [[12, 20], [20, 20], [20, 22], [12, 22]] * 5
-    outline = mask_outline(landmarks)
-    assert outline.shape == (OUTLINE_POINTS, 2)
-    masks = landmark_masks(outline[None], 32)
-    assert masks.shape == (1, 32, 32, 2) and masks.dtype == np.uint8
-    hull, features = masks[0, ..., 0], masks[0, ..., 1]
-    assert hull[16, 16] == 255 and hull[2, 2] == 0 and hull[8:24, 8:24].min() == 255
-    assert hull[:7].max() == 0 and hull[26:].max() == 0 and hull[:, 26:].max() == 0  # sharp, within a pixel
-    assert features[14, 15] == 255 and features[21, 16] == 255 and features[10, 10] == 0
-    # Moving the outline moves the masks.
-    shifted = landmark_masks(outline[None] + [3, 0], 32)
-    np.testing.assert_array_equal(shifted[0, :, 3:], masks[0, :, :-3])
-
-
 def test_batches_are_deterministic_and_cover_every_face(faces_a, faces_b) -> None:
     source = BatchSource((faces_a, faces_b), 8, 64, AugmentConfig(), seed=3)
     first, again, next_batch = source.batch(7), source.batch(7), source.batch(8)
@@ -141,8 +113,31 @@ def test_batches_are_deterministic_and_cover_every_face(faces_a, faces_b) -> Non
     assert not np.array_equal(other_seed.batch(7)["warped_a"], first["warped_a"])
 
 
+def test_warp_to_landmarks_pairs_similar_faces_and_keeps_the_target(faces_a, faces_b) -> None:
+    nearest = nearest_faces(faces_a, faces_b, count=3, chunk=7)  # chunks smaller than the side
+    assert nearest.shape == (len(faces_a), 3) and nearest.max() < len(faces_b)
+    # Brute force: the three closest B faces in face-region units are the ones found.
+    def units(faces):
+        start, stop = faces.face_box
+        return ((faces.landmarks - start) / (stop - start)).reshape(len(faces), -1)
+
+    distances = ((units(faces_a)[:, None] - units(faces_b)[None]) ** 2).sum(-1)
+    for row, found in zip(distances, nearest, strict=True):
+        assert set(found) == set(np.argsort(row)[:3])
+    plain = BatchSource((faces_a, faces_b), 8, 64, AugmentConfig(), seed=3)
+    warped = BatchSource((faces_a, faces_b), 8, 64, AugmentConfig(to_landmarks=True), seed=3)
+    first, again = warped.batch(7), warped.batch(7)
+    for key in BATCH_KEYS:
+        np.testing.assert_array_equal(first[key], again[key])  # still deterministic
+    # The input is bent differently from the random warp; the same faces and framing are chosen (the
+    # targets differ only because choosing partners draws from the same random stream first).
+    assert not np.array_equal(first["warped_a"], plain.batch(7)["warped_a"])
+    np.testing.assert_array_equal(warped.indices(7, 0), plain.indices(7, 0))
+    assert np.abs(first["warped_a"].astype(int) - first["target_a"]).mean() > 1.0
+
+
 def test_the_tf_data_pipeline_yields_the_source_batches(faces_a, faces_b) -> None:
-    from faceswap.train.dataset import make_dataset
+    from faceswap.train.pipeline import make_dataset
 
     source = BatchSource((faces_a, faces_b), 4, 64, AugmentConfig(), seed=1)
     dataset = make_dataset(source, start=10, workers=2)

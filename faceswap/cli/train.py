@@ -42,6 +42,7 @@ _RECIPE = (
     "save_every",
     "preview_every",
     "preview_faces",
+    "validation_every",
     "seed",
     "init_from",
     "init_decoders",
@@ -49,7 +50,7 @@ _RECIPE = (
     "tensorboard",
     "timelapse",
 )
-_AUGMENT = ("rotation", "zoom", "shift", "flip", "warp", "colour")
+_AUGMENT = ("rotation", "zoom", "shift", "flip", "warp", "colour", "to_landmarks")
 
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -161,6 +162,13 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         help="faces per side in preview.png, at most 64 (default: 4)",
     )
     run_group.add_argument(
+        "--validation-every",
+        type=whole_number(minimum=0),
+        metavar="N",
+        help="hold back one run of 5 frames in every N of a side with 200 faces or more and plot their "
+        "reconstruction error in loss.png beside the training loss; 0 trains on every face (default: 20)",
+    )
+    run_group.add_argument(
         "--timelapse",
         action=argparse.BooleanOptionalAction,
         help="also keep every preview as timelapse/<iteration>.png (default: off)",
@@ -183,7 +191,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--learning-rate",
         type=finite_float(),
         metavar="LR",
-        help="Adam learning rate, the peak of the schedule (default: 1e-04)",
+        help="Adam learning rate, the peak of the schedule (default: 3e-04)",
     )
     learn.add_argument("--beta-1", type=finite_float(), metavar="B", help="Adam beta_1 (default: 0.5)")
     learn.add_argument("--beta-2", type=finite_float(), metavar="B", help="Adam beta_2 (default: 0.999)")
@@ -197,7 +205,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--warmup",
         type=whole_number(),
         metavar="N",
-        help="raise the learning rate linearly from 0 over the first N iterations (default: 0)",
+        help="raise the learning rate linearly from 0 over the first N iterations (default: 100)",
     )
     learn.add_argument(
         "--decay-iterations",
@@ -215,7 +223,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--loss",
         choices=LOSSES,
         help="face loss: mae (mean absolute error), ssim (structural dissimilarity), mae+dssim (their "
-        "mean) or ms-ssim (multi-scale structural dissimilarity) (default: mae)",
+        "mean) or ms-ssim (multi-scale structural dissimilarity) (default: mae+dssim)",
     )
     learn.add_argument(
         "--mask-weight",
@@ -294,6 +302,13 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         help="random warp strength: σ in pixels of a 256-px crop's 160-px face (default: 5; 0 turns it off)",
     )
     augment.add_argument(
+        "--warp-to-landmarks",
+        dest="to_landmarks",
+        action=argparse.BooleanOptionalAction,
+        help="bend each input towards the landmarks of a similar face of the other person (a thin-plate "
+        "spline) instead of the random warp (default: off)",
+    )
+    augment.add_argument(
         "--colour",
         type=finite_float(),
         metavar="S",
@@ -339,7 +354,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         given["init_from"] = str(given["init_from"])
     scaled = {"zoom": 0.01, "shift": 0.01, "warp": 1 / 160}
     changes = {
-        name: getattr(args, name) * scaled.get(name, 1.0)
+        name: getattr(args, name) * scaled[name] if name in scaled else getattr(args, name)
         for name in _AUGMENT
         if getattr(args, name) is not None
     }
@@ -403,7 +418,7 @@ def _train(args: argparse.Namespace, model_dir: Path) -> int:
         ", mixed precision" if session.mixed_precision else "",
         f", {session.replicas} devices" if session.replicas > 1 else "",
     )
-    from faceswap.train.session import format_duration
+    from faceswap.train.monitor import format_duration
 
     result = session.run(iterations=args.iterations, time_limit=args.time)
     why = {

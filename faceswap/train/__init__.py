@@ -10,23 +10,31 @@ From Python, one call (see :func:`train` for every option)::
 
 The package, by concern:
 
-``config``      :class:`TrainConfig`, the recipe stored with the model
-``dataset``     the faces folders, landmark masks, augmented batches, the ``tf.data`` pipeline
+``config``      :class:`TrainConfig`, the recipe stored with the model, and choosing the model
+``dataset``     the faces folders, read, checked and stored small in memory
+``batches``     deterministic augmented batches with their landmark masks
+``pipeline``    the input pipeline that makes batches while the step trains (``tf.data``)
 ``loss``        face loss (MAE or SSIM) weighted by the masks, and the mask loss
 ``step``        the Keras model whose ``train_step`` does one step for both sides
+``hardware``    devices, distribution over them, precision: :class:`Hardware`
 ``checkpoint``  saving and restoring weights with the optimizer state; the best backup
+``history``     the loss history kept in ``state.json``
+``monitor``     the run's Keras callback: bookkeeping, stop conditions, signals, the progress bar
 ``preview``     ``preview.png``, ``loss.png``, TensorBoard scalars
-``session``     :class:`TrainingSession`: a whole run, its stop conditions and Ctrl-C
+``session``     :class:`TrainingSession`: a whole run, started or resumed
 ``api``         :func:`train`: start or resume and run a session in one call
 
-Augmentation itself lives in :mod:`faceswap.augment`, the networks in
-:mod:`faceswap.model`, the folder layout in :mod:`faceswap.model_folder`.
+Augmentation itself lives in :mod:`faceswap.augment`, the mask polygons in
+:mod:`faceswap.mask_geometry`, the networks in :mod:`faceswap.model`, the folder
+layout in :mod:`faceswap.model_folder`, the trained network used for swaps in
+:mod:`faceswap.swap_model`.
 Importing this package does not import TensorFlow.
 """
 
 from faceswap.augment import AugmentConfig
 from faceswap.train.api import train
 from faceswap.train.config import TrainConfig
-from faceswap.train.session import Hardware, TrainingSession, TrainResult
+from faceswap.train.hardware import Hardware
+from faceswap.train.session import TrainingSession, TrainResult
 
 __all__ = ["AugmentConfig", "Hardware", "TrainConfig", "TrainResult", "TrainingSession", "train"]

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from faceswap.train.config import TrainConfig
-from faceswap.train.session import Hardware, TrainingSession, TrainResult
+from faceswap.train.hardware import Hardware
+from faceswap.train.session import TrainingSession, TrainResult
 
 
 def train(

@@ -40,7 +40,6 @@ from faceswap.model_folder import (
     TrainingState,
     check_model_matches_state,
     load_keras_model,
-    read_state_of_weights,
     save_keras_temporary,
     write_state,
 )
@@ -112,19 +111,20 @@ def backup_best(folder: Path) -> None:
         raise OutputError(describe_os_error(error, best)) from error
 
 
-def load_checkpoint(folder: Path) -> tuple[Any, TrainingState]:
-    """Read a model folder for resuming: the saved network (compiled, with its optimizer) and its state.
+def load_checkpoint(folder: Path, state: TrainingState) -> Any:
+    """The saved network of a model folder (compiled, with its optimizer), for resuming.
+
+    ``state`` is the folder's state as :func:`faceswap.model_folder.read_state_of_weights`
+    read it (once, by the caller); the network must match it.
 
     Raises
     ------
     ModelError
-        When the folder, its state or its weights are missing, damaged or
-        do not match.
+        When the weights are missing or damaged, or do not match ``state``.
     """
-    state = read_state_of_weights(folder)
     network = load_keras_model(folder / MODEL_FILE, compile=True)
     check_model_matches_state(network, state, str(folder))
-    return network, state
+    return network
 
 
 def copy_training_state(saved: Any, network: Any, where: str) -> bool:

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faceswap.align import CENTERINGS, DEFAULT_CENTERING
 from faceswap.augment import AugmentConfig
 from faceswap.errors import InputError
+
+if TYPE_CHECKING:
+    from faceswap.model_folder import TrainingState
 
 #: Face losses (see :mod:`faceswap.train.loss`).
 LOSSES = ("mae", "ssim", "mae+dssim", "ms-ssim")
@@ -64,6 +67,11 @@ class TrainConfig:
         Iterations between checkpoints, and between previews and loss plots.
     preview_faces
         Faces per side in ``preview.png``.
+    validation_every
+        Hold back one run of 5 frames in every this many of each side with
+        200 faces or more, and plot their reconstruction error in
+        ``loss.png`` beside the training loss (0: train on every face;
+        :func:`faceswap.train.validation.hold_back`).
     augment
         Augmentation strengths.
     centering
@@ -89,14 +97,14 @@ class TrainConfig:
 
     model: str | None = None
     batch_size: int = 16
-    learning_rate: float = 1e-4
+    learning_rate: float = 3e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
     lr_schedule: str = "constant"
-    warmup: int = 0
+    warmup: int = 100
     decay_iterations: int = 20000
     clip_norm: float = 0.0
-    loss: str = "mae"
+    loss: str = "mae+dssim"
     mask_weight: float = 0.1
     background_weight: float = 0.2
     eye_mouth_weight: float = 0.0
@@ -104,6 +112,7 @@ class TrainConfig:
     save_every: int = 250
     preview_every: int = 100
     preview_faces: int = 4
+    validation_every: int = 20
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     centering: str = DEFAULT_CENTERING
     seed: int | None = None
@@ -140,6 +149,16 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InputError(f"{name.replace('_', '-')} must be a whole number >= 0, not {value!r}")
+        if (
+            isinstance(self.validation_every, bool)
+            or not isinstance(self.validation_every, int)
+            or self.validation_every < 0
+            or self.validation_every == 1
+        ):
+            raise InputError(
+                "validation-every must be 0 (off) or a whole number of at least 2, "
+                f"not {self.validation_every!r}"
+            )
         for name in ("batch_size", "save_every", "preview_every", "preview_faces", "decay_iterations"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -219,3 +238,54 @@ def _augment(base: AugmentConfig, changes: dict[str, Any]) -> AugmentConfig:
         return replace(base, **changes)
     except (TypeError, ValueError) as error:
         raise InputError(f"invalid augmentation setting: {error}") from None
+
+
+def choose_model(config: TrainConfig) -> tuple[TrainConfig, str | None]:
+    """``config`` with its model chosen, when not given: the ``--init-from`` model's, or by the hardware.
+
+    Returns the config and the line that says which and why (``None`` when
+    ``--model`` was given), for the caller to log once the inputs are checked,
+    so that a refused run says only why. Raises :class:`InputError` when
+    ``--init-from`` holds another network.
+    """
+    if config.init_from is not None:
+        from faceswap.train.reuse import source_state
+
+        source = source_state(config.init_from, config.model)
+        if config.model is None:
+            why = f"no --model given: the {source.model!r} model of --init-from {config.init_from}"
+            return replace(config, model=source.model), why
+        return config, None
+    if config.model is not None:
+        return config, None
+    from faceswap.model import default_model
+    from faceswap.runtime import GPUS
+
+    model, why = default_model(len(GPUS))
+    return replace(config, model=model), f"no --model given: {why}"
+
+
+def resumed_config(state: TrainingState, where: str, changes: dict[str, Any]) -> TrainConfig:
+    """The recipe of a resumed run: the stored one with ``changes`` (:class:`TrainConfig` fields) applied.
+
+    ``model`` and ``centering`` may be given only as stored (``None``: not given).
+
+    Raises
+    ------
+    InputError
+        When ``changes`` asks for another model or centering, or holds an invalid value.
+    """
+    changes = dict(changes)
+    if changes.get("model") is None:  # not given: the stored one
+        changes.pop("model", None)
+    if changes.get("model", state.model) != state.model:
+        raise InputError(f"{where} holds a {state.model!r} model; it cannot resume as {changes['model']!r}")
+    changes.pop("model", None)
+    if changes.get("centering", state.centering) != state.centering:
+        raise InputError(
+            f"{where} was trained with {state.centering} centering; "
+            f"it cannot resume with --centering {changes['centering']}"
+        )
+    changes["centering"] = state.centering  # a folder from before the setting: legacy
+    config = TrainConfig.from_json(state.config, **changes)
+    return config if config.model == state.model else replace(config, model=state.model)

@@ -1,4 +1,4 @@
-"""Training data: two folders of aligned faces, their landmark masks, and augmented batches.
+"""Training faces: the two folders of aligned faces, checked, read and stored small in memory.
 
 :func:`load_faces` reads one side's folder of crops (as written by
 ``faceswap extract``), checks it, and keeps every face in memory small: the
@@ -11,40 +11,34 @@ side take 1.25 GB in all, where whole 256-px crops would take 7.9 GB. Threads de
 each shrinking its crop at once and writing it into one preallocated array, so
 loading never holds more than the final array and one crop per thread.
 
-Each crop's 68 landmarks (stored in the PNG by extract) give its masks: the
-convex hull of the face (with its forehead, :func:`faceswap.landmarks.forehead`,
-unless the centering is ``legacy``), and the eyes and mouth. A crop without landmarks
-(an image from elsewhere) gets the mean face's shape, with a warning.
-
-:class:`BatchSource` makes batch number ``k`` of training from ``(seed, k)``
-alone: every side is visited in a fresh random order each epoch, and batch
-``k`` is the same whichever worker makes it and whenever. That lets batches be
-made in parallel, in any order, and lets ``--resume`` continue the exact data
-stream. :func:`make_dataset` wraps it in a ``tf.data`` pipeline whose parallel
-map runs the augmentation while the accelerator trains on earlier batches.
+Each crop's 68 landmarks (stored in the PNG by extract) give the outlines of
+its masks (:mod:`faceswap.mask_geometry`): the convex hull of the face (with its
+forehead, :func:`faceswap.landmarks.forehead`, unless the centering is
+``legacy``), and the eyes and mouth. A crop without landmarks (an image from
+elsewhere) gets the mean face's shape, with a warning. Batches are made from
+the stored faces by :mod:`faceswap.train.batches`.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from faceswap.align import CENTERINGS, CROP_PADDING, LEGACY, MEAN_FACE, face_region
-from faceswap.augment import AugmentConfig, augment_batch, source_extent, transform_landmarks
+from faceswap.augment import AugmentConfig, source_extent
 from faceswap.crops import read_crop
 from faceswap.errors import InputError
-from faceswap.landmarks import FOREHEAD_POINTS, INNER, LEFT_EYE, MOUTH, RIGHT_EYE, face_hull
-from faceswap.raster import fill_convex
+from faceswap.landmarks import INNER
+from faceswap.mask_geometry import mask_outline
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +51,6 @@ FEW_FACES = 100
 OVERSAMPLE = 1.0
 #: Stored pixels beyond the reach of augmentation, for bilinear interpolation at the edge.
 _EDGE = 2
-#: Eye and mouth regions are the landmark polygons grown by these factors around their centres.
-_EYE_GROWTH, _MOUTH_GROWTH = 1.6, 1.2
 
 
 @dataclass
@@ -80,7 +72,8 @@ class FaceSet:
         ``(n, 68, 2)`` float32 in continuous stored-face coordinates (the jaw
         may lie outside the stored square).
     outlines
-        ``(n, OUTLINE_POINTS, 2)`` the mask polygons (:func:`mask_outline`), same coordinates.
+        ``(n, OUTLINE_POINTS, 2)`` the mask polygons (:func:`faceswap.mask_geometry.mask_outline`), same
+        coordinates.
     face_box
         ``(start, stop)`` of the model's region in the stored faces (continuous pixels).
     without_landmarks
@@ -103,6 +96,17 @@ class FaceSet:
     def nbytes(self) -> int:
         """Memory the faces take (images, landmarks and outlines)."""
         return self.images.nbytes + self.landmarks.nbytes + self.outlines.nbytes
+
+    def subset(self, indices: Sequence[int]) -> FaceSet:
+        """The faces at ``indices`` (in that order), as a face set of their own (arrays copied)."""
+        chosen = np.asarray(indices, np.int64)
+        return replace(
+            self,
+            files=[self.files[index] for index in chosen],
+            images=self.images[chosen],
+            landmarks=self.landmarks[chosen],
+            outlines=self.outlines[chosen],
+        )
 
 
 def list_faces(folder: Path | str, name: str) -> list[Path]:
@@ -263,6 +267,7 @@ def load_faces(
     *,
     centering: str = LEGACY,
     workers: int | None = None,
+    few_faces_warning: bool = True,
 ) -> FaceSet:
     """Read, check and store one side's faces.
 
@@ -284,6 +289,9 @@ def load_faces(
         square of each crop it sees.
     workers
         Threads decoding PNGs (default: the CPU count, at most 8).
+    few_faces_warning
+        Warn when the folder holds fewer than :data:`FEW_FACES` faces (training
+        faces); off for held-back validation faces.
 
     Raises
     ------
@@ -353,7 +361,7 @@ def load_faces(
             input_size,
             math.ceil(input_size * expected.size / (stop - start)),
         )
-    if len(crops) < FEW_FACES:
+    if few_faces_warning and len(crops) < FEW_FACES:
         log.warning(
             "faces %s: only %d faces; %d or more, in varied poses and expressions, train a far better model",
             name,
@@ -398,182 +406,3 @@ def _check_uniform(crops: list[_Crop], name: str, folder: Path) -> None:
         f"faces {name}: {folder} mixes faces of different sizes or layouts ({sizes}; e.g. {odd.name}); "
         "use faces from one extraction (same --size), or move the odd ones out"
     )
-
-
-#: Slots of the face hull in a mask outline: enough for every landmark and forehead point.
-_HULL_POINTS = 68 + FOREHEAD_POINTS
-#: Where each polygon lies in a mask outline (see :func:`mask_outline`).
-_OUTLINE = {
-    "hull": slice(0, _HULL_POINTS),
-    "right_eye": slice(_HULL_POINTS, _HULL_POINTS + 6),
-    "left_eye": slice(_HULL_POINTS + 6, _HULL_POINTS + 12),
-    "mouth": slice(_HULL_POINTS + 12, _HULL_POINTS + 24),
-}
-OUTLINE_POINTS = _HULL_POINTS + 24
-
-
-def _convex(points: np.ndarray, count: int, with_forehead: bool = False) -> np.ndarray:
-    """Convex hull vertices of ``points`` in order, padded to ``count`` by repeating the last one."""
-    hull = face_hull(points, with_forehead=with_forehead)
-    return np.concatenate([hull, np.repeat(hull[-1:], count - len(hull), axis=0)])
-
-
-def _grown(points: np.ndarray, factor: float) -> np.ndarray:
-    centre = points.mean(axis=0)
-    return centre + (points - centre) * factor
-
-
-def mask_outline(landmarks: np.ndarray, with_forehead: bool = False) -> np.ndarray:
-    """The polygons the masks are drawn from, as ``(OUTLINE_POINTS, 2)`` points, from one face's 68 landmarks.
-
-    Face hull, with the forehead if asked (68 + ``FOREHEAD_POINTS`` slots), each
-    eye and the mouth grown around their centres (6, 6 and 12 slots); each polygon
-    convex, in order, padded by repeating its last vertex. Affine maps keep
-    all of this true, so outlines are made once per face and moved with the
-    face's augmentation.
-    """
-    landmarks = np.asarray(landmarks, np.float64)
-    return np.concatenate(
-        [
-            _convex(landmarks, _HULL_POINTS, with_forehead),
-            _convex(_grown(landmarks[RIGHT_EYE.start : RIGHT_EYE.stop], _EYE_GROWTH), 6),
-            _convex(_grown(landmarks[LEFT_EYE.start : LEFT_EYE.stop], _EYE_GROWTH), 6),
-            _convex(_grown(landmarks[MOUTH.start : MOUTH.start + 12], _MOUTH_GROWTH), 12),
-        ]
-    )
-
-
-def landmark_masks(outlines: np.ndarray, size: int) -> np.ndarray:
-    """Masks from outlines (:func:`mask_outline`): channel 0 the face hull, channel 1 the eyes and mouth.
-
-    Parameters
-    ----------
-    outlines
-        ``(n, OUTLINE_POINTS, 2)`` continuous coordinates on the ``size`` x ``size`` grid.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``uint8`` ``(n, size, size, 2)``, anti-aliased, 255 inside.
-    """
-    indexed = np.asarray(outlines, dtype=np.float64) - 0.5  # to pixel-index coordinates
-    masks = np.zeros((len(indexed), 2, size, size), np.uint8)
-    for index, points in enumerate(indexed):
-        for name, part in _OUTLINE.items():
-            fill_convex(masks[index, 0 if name == "hull" else 1], points[part])
-    return np.ascontiguousarray(masks.transpose(0, 2, 3, 1))
-
-
-#: Names and dtypes of the arrays in a training batch (all ``uint8``, per side ``a`` and ``b``):
-#: ``warped`` (the input), ``target`` (unwarped) and ``mask`` (hull, eyes and mouth).
-BATCH_KEYS = tuple(f"{kind}_{side}" for side in ("a", "b") for kind in ("warped", "target", "mask"))
-
-
-@dataclass
-class BatchSource:
-    """Deterministic augmented batches of both sides.
-
-    Attributes
-    ----------
-    faces
-        The two sides' :class:`FaceSet`.
-    batch_size
-        Faces per side per batch.
-    input_size
-        The model's input size.
-    augment
-        Augmentation strengths.
-    seed
-        With the batch number (and the input pipeline), fixes every batch.
-    """
-
-    faces: tuple[FaceSet, FaceSet]
-    batch_size: int
-    input_size: int
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        self._order = functools.lru_cache(maxsize=16)(self._epoch_order)
-
-    def _epoch_order(self, pipeline: int, side: int, epoch: int) -> np.ndarray:
-        count = len(self.faces[side])
-        return np.random.default_rng([self.seed, pipeline, side, epoch, 1]).permutation(count)
-
-    def indices(self, number: int, side: int, pipeline: int = 0) -> np.ndarray:
-        """Which faces of ``side`` batch ``number`` uses: each epoch visits all in a new order."""
-        count = len(self.faces[side])
-        positions = number * self.batch_size + np.arange(self.batch_size)
-        epochs, offsets = np.divmod(positions, count)
-        return np.array(
-            [self._order(pipeline, side, int(e))[o] for e, o in zip(epochs, offsets, strict=True)], np.int64
-        )
-
-    def batch(self, number: int, pipeline: int = 0) -> dict[str, np.ndarray]:
-        """Batch ``number`` of input pipeline ``pipeline``: arrays named as in :data:`BATCH_KEYS`."""
-        result = {}
-        for side, (letter, faces) in enumerate(zip("ab", self.faces, strict=True)):
-            rng = np.random.default_rng([self.seed, pipeline, side, int(number)])
-            chosen = self.indices(number, side, pipeline)
-            result.update(self._side(faces, chosen, self.augment, rng, letter))
-        return result
-
-    def _side(
-        self,
-        faces: FaceSet,
-        chosen: np.ndarray,
-        augment: AugmentConfig,
-        rng: np.random.Generator,
-        letter: str,
-    ) -> dict[str, np.ndarray]:
-        images = [faces.images[index] for index in chosen]  # views, not a copy of the batch
-        batch = augment_batch(images, faces.face_box, self.input_size, augment, rng)
-        outlines = transform_landmarks(faces.outlines[chosen].astype(np.float64), batch.matrices)
-        return {
-            f"warped_{letter}": batch.warped,
-            f"target_{letter}": batch.target,
-            f"mask_{letter}": landmark_masks(outlines, self.input_size),
-        }
-
-    def plain(self, side: int, indices: Iterable[int]) -> dict[str, np.ndarray]:
-        """Faces of ``side`` without augmentation (previews): ``face`` and ``mask`` arrays."""
-        chosen = np.asarray(list(indices), np.int64)
-        arrays = self._side(self.faces[side], chosen, AugmentConfig.none(), np.random.default_rng(0), "x")
-        return {"face": arrays["target_x"], "mask": arrays["mask_x"]}
-
-
-def default_workers() -> int:
-    """Parallel batch makers: half the CPU cores (the step needs the rest), 1 to 8."""
-    return max(1, min(8, (os.cpu_count() or 2) // 2))
-
-
-def make_dataset(source: BatchSource, start: int = 0, pipeline: int = 0, workers: int | None = None):
-    """An endless ``tf.data.Dataset`` of ``source``'s batches ``start, start + 1, ...``.
-
-    Batches are made by ``workers`` parallel calls (default:
-    :func:`default_workers`) and prefetched, so augmentation overlaps the
-    training step; the order stays deterministic. Elements are dicts of
-    ``uint8`` tensors (:data:`BATCH_KEYS`).
-    """
-    from faceswap.runtime import tf
-
-    workers = workers or default_workers()
-    size, count = source.input_size, source.batch_size
-    shapes = {key: (count, size, size, 2 if key.startswith("mask") else 3) for key in BATCH_KEYS}
-
-    def make(number):
-        batch = source.batch(int(number), pipeline)
-        return [batch[key] for key in BATCH_KEYS]
-
-    def to_dict(number):
-        arrays = tf.numpy_function(make, [number], [tf.uint8] * len(BATCH_KEYS), stateful=False)
-        for array, key in zip(arrays, BATCH_KEYS, strict=True):
-            array.set_shape(shapes[key])
-        return dict(zip(BATCH_KEYS, arrays, strict=True))
-
-    dataset = tf.data.Dataset.range(start, 2**62)
-    dataset = dataset.map(to_dict, num_parallel_calls=workers, deterministic=True)
-    dataset = dataset.prefetch(max(2, workers))
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return dataset.with_options(options)

@@ -97,13 +97,33 @@ def write_preview(folder: Path, image: np.ndarray, iteration: int, timelapse: bo
     return path
 
 
-def plot_loss(path: Path, history: Sequence[Sequence[float]], *, target: float, title: str) -> None:
-    """Plot ``[iteration, loss_a, loss_b]`` rows into a PNG (matplotlib's Agg backend; no display needed)."""
+def plot_loss(
+    path: Path,
+    history: Sequence[Sequence[float]],
+    *,
+    target: float,
+    title: str,
+    validation: Sequence[Sequence[float | None]] = (),
+) -> None:
+    """Plot the training loss and the validation error into a PNG (matplotlib's Agg backend, no display).
+
+    Parameters
+    ----------
+    history
+        ``[iteration, loss_a, loss_b]`` rows of every step: drawn faint, with
+        their bias-corrected EMA on top.
+    validation
+        ``[iteration, mae_a, mae_b]`` rows (None: a side without held-back
+        faces), drawn dashed with markers: the error on faces never trained
+        on. A gap that opens between the two curves is overfitting.
+    """
     from matplotlib.figure import Figure
 
     from faceswap.train.smoothing import ema_curve
 
     rows = np.asarray(history, np.float64).reshape(-1, 3)
+    held = np.asarray([[np.nan if v is None else v for v in row] for row in validation], np.float64)
+    held = held.reshape(-1, 3)
     figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
     axes = figure.add_subplot()
     for column, (name, colour) in enumerate((("A", "tab:blue"), ("B", "tab:orange")), start=1):
@@ -112,9 +132,21 @@ def plot_loss(path: Path, history: Sequence[Sequence[float]], *, target: float, 
             axes.plot(
                 rows[:, 0], ema_curve(rows[:, column]), color=colour, linewidth=2, label=f"loss {name} (EMA)"
             )
+        shown = np.isfinite(held[:, column])
+        if shown.any():
+            axes.plot(
+                held[shown, 0],
+                held[shown, column],
+                color=colour,
+                linestyle="--",
+                marker="o",
+                markersize=3,
+                linewidth=1.2,
+                label=f"validation {name} (MAE in the face, held-back faces)",
+            )
     if target > 0:
         axes.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}")
-    if len(rows) and (rows[:, 1:] > 0).all():
+    if len(rows) and (rows[:, 1:] > 0).all() and not (held[:, 1:] <= 0).any():
         axes.set_yscale("log")
     axes.set_xlabel("iteration")
     axes.set_ylabel("face loss")

@@ -21,14 +21,10 @@ last good checkpoint as it was.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import math
-import os
 import secrets
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,42 +33,22 @@ import numpy as np
 
 from faceswap.errors import InputError, ModelError, TrainingDivergedError
 from faceswap.fileio import ensure_output_dir, remove_stale_temporaries
-from faceswap.model_folder import STATE_FILE, TrainingState, read_state
+from faceswap.model_folder import STATE_FILE, TrainingState, read_state_of_weights
 from faceswap.paths import guard_outputs
-from faceswap.signals import signal_name, stop_requests
-from faceswap.train.config import TrainConfig
-from faceswap.train.dataset import BatchSource, FaceSet, check_two_sides, list_faces, load_faces
+from faceswap.signals import stop_requests
+from faceswap.train.batches import BatchSource
+from faceswap.train.config import TrainConfig, choose_model, resumed_config
+from faceswap.train.dataset import FaceSet, check_two_sides, list_faces, load_faces
+from faceswap.train.hardware import Hardware, compute_settings, is_chief, make_strategy, precision_policy
+from faceswap.train.history import append_loss
+from faceswap.train.monitor import monitor_class
 from faceswap.train.smoothing import BiasCorrectedEMA
+from faceswap.train.validation import hold_back, validation_faces
 
 log = logging.getLogger(__name__)
 
 #: The smoothed loss is compared with the target only with at least this many steps behind it.
 MIN_SMOOTHING = 20
-#: Above this many rows, the loss history is halved by averaging neighbours (older rows first).
-MAX_HISTORY = 20000
-
-
-@dataclass(frozen=True)
-class Hardware:
-    """How to use the machine (not stored with the model).
-
-    Attributes
-    ----------
-    mixed_precision
-        Compute in float16 with float32 weights (``None``: when a GPU is present).
-    xla
-        Compile the step with XLA (GPU only; ignored with a warning on a CPU).
-    distribute
-        Train on all GPUs (``MirroredStrategy``), or on all workers of
-        ``TF_CONFIG`` (``MultiWorkerMirroredStrategy``).
-    progress
-        Show a progress bar on stderr.
-    """
-
-    mixed_precision: bool | None = None
-    xla: bool = False
-    distribute: bool = False
-    progress: bool = True
 
 
 @dataclass(frozen=True)
@@ -111,59 +87,6 @@ class TrainResult:
     signal: int | None = None
 
 
-def format_duration(seconds: float) -> str:
-    """``1h02m``, ``3m05s`` or ``42s``."""
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
-
-
-def make_strategy(distribute: bool) -> Any:
-    """The ``tf.distribute`` strategy for this run.
-
-    With ``distribute``: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` is
-    set; otherwise ``MirroredStrategy`` over all GPUs, or over the CPU's
-    logical devices when there is no GPU and the CPU has been split into
-    several (how the tests exercise this path). Without it, or with a single
-    device, the default strategy.
-    """
-    from faceswap.runtime import tf
-
-    if not distribute:
-        return tf.distribute.get_strategy()
-    if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-    if len(devices) < 2:
-        log.warning("--distribute: only one device (%s); training on it alone", devices[0].name)
-        return tf.distribute.get_strategy()
-    return tf.distribute.MirroredStrategy([device.name for device in devices])
-
-
-def _is_chief(strategy: Any) -> bool:
-    """Whether this process writes the model folder (always, except non-chief multi-worker processes)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
-
-
-@contextlib.contextmanager
-def _precision(mixed: bool) -> Iterator[None]:
-    """Keras' global dtype policy for building the network, restored afterwards."""
-    from faceswap.runtime import keras
-
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
 class TrainingSession:
     """A model folder being trained: faces loaded, network built, ready to :meth:`run`.
 
@@ -179,10 +102,23 @@ class TrainingSession:
         hardware: Hardware,
         saved_network: Any = None,
     ) -> None:
-        from faceswap.runtime import has_gpu, keras
+        from faceswap.runtime import keras
 
         self.model_dir = model_dir
+        held = [hold_back(side, config.validation_every) for side in faces]
+        faces = (held[0][0], held[1][0])
         self.faces = faces
+        self.held_back = tuple(
+            None if part is None else validation_faces(part, state.input_size) for _, part in held
+        )
+        for side, (kept, part) in zip("AB", held, strict=True):
+            if part is not None:
+                log.info(
+                    "faces %s: %d faces of held-back frames measure the validation loss; %d train",
+                    side,
+                    len(part),
+                    len(kept),
+                )
         self.config = config
         self.state = state
         self.hardware = hardware
@@ -192,13 +128,8 @@ class TrainingSession:
             raise InputError(
                 f"batch size {config.batch_size} does not split evenly over {self.replicas} devices"
             )
-        self.chief = _is_chief(self.strategy)
-        self.mixed_precision = has_gpu() if hardware.mixed_precision is None else hardware.mixed_precision
-        if self.mixed_precision and not has_gpu():
-            log.warning("mixed precision on a CPU is slow; it pays off on GPUs with tensor cores")
-        self.xla = hardware.xla and has_gpu()
-        if hardware.xla and not has_gpu():
-            log.warning("--xla ignored: it speeds up GPUs, but made a CPU step 6.5x slower")
+        self.chief = is_chief(self.strategy)
+        self.mixed_precision, self.xla = compute_settings(hardware)
         self.source = BatchSource(
             faces, config.batch_size // self.replicas, state.input_size, config.augment, config.seed or 0
         )
@@ -238,7 +169,7 @@ class TrainingSession:
         config = config or TrainConfig()
         model_dir = Path(model_dir)
         guard_outputs([faces_a, faces_b, config.init_from], [model_dir])
-        config, model_choice = _choose_model(config)
+        config, model_choice = choose_model(config)
         if (model_dir / STATE_FILE).exists():
             raise OutputError(
                 f"{model_dir} already holds a model; pass --resume to go on training it, "
@@ -296,23 +227,8 @@ class TrainingSession:
             When the folder holds no model or a damaged one.
         """
         model_dir = Path(model_dir)
-        state = read_state(model_dir)
-        if changes.get("model") is None:  # not given: the stored one
-            changes.pop("model", None)
-        if changes.get("model", state.model) != state.model:
-            raise InputError(
-                f"{model_dir} holds a {state.model!r} model; it cannot resume as {changes['model']!r}"
-            )
-        changes.pop("model", None)
-        if changes.get("centering", state.centering) != state.centering:
-            raise InputError(
-                f"{model_dir} was trained with {state.centering} centering; "
-                f"it cannot resume with --centering {changes['centering']}"
-            )
-        changes["centering"] = state.centering  # a folder from before the setting: legacy
-        config = TrainConfig.from_json(state.config, **changes)
-        if config.model != state.model:
-            config = replace(config, model=state.model)
+        state = read_state_of_weights(model_dir)
+        config = resumed_config(state, str(model_dir), changes)
         for key in ("faces_a", "faces_b"):
             if not isinstance(state.config.get(key, ""), str):
                 raise ModelError(f"{model_dir / STATE_FILE}: config.{key} is not a folder name")
@@ -327,7 +243,7 @@ class TrainingSession:
             check_two_sides(faces_a, faces_b)
         from faceswap.train.checkpoint import load_checkpoint
 
-        saved, state = load_checkpoint(model_dir)
+        saved = load_checkpoint(model_dir, state)
         faces = (
             load_faces(faces_a, "A", state.input_size, config.augment, centering=config.centering),
             load_faces(faces_b, "B", state.input_size, config.augment, centering=config.centering),
@@ -339,22 +255,23 @@ class TrainingSession:
     def _build(self, saved: Any, keras: Any) -> None:
         from faceswap.model import build_autoencoder
         from faceswap.runtime import tf
+        from faceswap.swap_model import decoding_functions
         from faceswap.train.checkpoint import copy_training_state
         from faceswap.train.step import SwapTrainer, compile_network
 
         if saved is None:
             keras.utils.set_random_seed(self.config.seed or 0)
-        with _precision(self.mixed_precision), self.strategy.scope():
+        with precision_policy(self.mixed_precision), self.strategy.scope():
             self.network = build_autoencoder(self.config.model)
             compile_network(self.network, self.config)
             if saved is not None:
                 copy_training_state(saved, self.network, str(self.model_dir))
             self.trainer = SwapTrainer(self.network, self.config)
             self.trainer.compile(mixed_precision=self.mixed_precision, jit_compile=self.xla)
-        self._preview_function = _preview_function(self.network)
+        self._decoders = decoding_functions(self.network)
         self._float32_copy = None
         if self.mixed_precision:  # saved as float32 (see faceswap.train.checkpoint), kept in host memory
-            with _precision(False), tf.device("/cpu:0"):
+            with precision_policy(False), tf.device("/cpu:0"):
                 self._float32_copy = build_autoencoder(self.config.model)
                 compile_network(self._float32_copy, self.config)
 
@@ -362,7 +279,7 @@ class TrainingSession:
 
     def dataset(self) -> Any:
         """The training batches from the current iteration on, distributed over the devices when several."""
-        from faceswap.train.dataset import make_dataset
+        from faceswap.train.pipeline import make_dataset
 
         local = self.strategy.extended.worker_devices if self.replicas > 1 else ("",)
         start = self.state.iteration * len(local)
@@ -398,7 +315,7 @@ class TrainingSession:
             raise InputError(f"iterations must be at least 1, not {iterations}")
         if time_limit is not None and not time_limit > 0:
             raise InputError(f"the time limit must be positive, not {time_limit}")
-        monitor = _monitor_class()(self, iterations, time_limit)
+        monitor = monitor_class()(self, iterations, time_limit)
         # The final save runs under the same Ctrl-C handling: a first Ctrl-C there changes nothing.
         from faceswap.runtime import opencv_single_threaded
 
@@ -414,6 +331,8 @@ class TrainingSession:
                 )
             if monitor.diverged:
                 raise TrainingDivergedError(monitor.diverged)
+            if self.chief:
+                self.measure_validation()  # before the save, so that state.json holds it
             self.save()
             self.write_feedback()
             if self._tensorboard is not None:
@@ -448,9 +367,7 @@ class TrainingSession:
         state = self.state
         state.iteration += 1
         state.elapsed += seconds
-        state.loss_history.append([state.iteration, float(logs["loss_a"]), float(logs["loss_b"])])
-        if len(state.loss_history) > MAX_HISTORY:
-            state.loss_history = _halve(state.loss_history)
+        state.loss_history = append_loss(state.loss_history, state.iteration, logs["loss_a"], logs["loss_b"])
         self.losses[0].update(float(logs["loss_a"]))
         self.losses[1].update(float(logs["loss_b"]))
         if self.config.tensorboard and self.chief:
@@ -504,12 +421,13 @@ class TrainingSession:
 
     def preview(self) -> np.ndarray:
         """The preview image: for each side, original, reconstruction and swap of fixed faces."""
+        from faceswap.model import SIDES
         from faceswap.train.preview import render_preview
 
         originals = [self.source.plain(side, self._preview_indices[side])["face"] for side in (0, 1)]
         faces = [face.astype(np.float32) / 255.0 for face in originals]
-        outputs = [np.asarray(output) for output in self._preview_function(faces[0], faces[1])]
-        recon_a, swap_a, recon_b, swap_b = outputs
+        recon_a, swap_a = (np.asarray(self._decoders[side](faces[0])[0]) for side in SIDES)
+        swap_b, recon_b = (np.asarray(self._decoders[side](faces[1])[0]) for side in SIDES)
         return render_preview(
             [
                 ("A", originals[0]),
@@ -521,6 +439,28 @@ class TrainingSession:
             ]
         )
 
+    def measure_validation(self) -> tuple[float | None, float | None]:
+        """Record the held-back faces' reconstruction error (MAE inside the hull) at this iteration.
+
+        Returns ``(mae_a, mae_b)``, None for a side without held-back faces;
+        nothing is recorded when neither side has any, or twice for one iteration.
+        """
+        from faceswap.model import SIDES
+        from faceswap.train.validation import reconstruction
+
+        if all(part is None for part in self.held_back):
+            return None, None
+        history = self.state.validation_history
+        if history and history[-1][0] == self.state.iteration:
+            return history[-1][1], history[-1][2]
+        model = _SessionDecoders(self._decoders, self.state.input_size)
+        errors = [
+            None if part is None else round(reconstruction(model, part, side).mae, 6)
+            for side, part in zip(SIDES, self.held_back, strict=True)
+        ]
+        history.append([self.state.iteration, *errors])
+        return errors[0], errors[1]
+
     def write_feedback(self) -> None:
         """Write ``preview.png`` (and the timelapse frame) and ``loss.png``."""
         if not self.chief:
@@ -528,39 +468,28 @@ class TrainingSession:
         from faceswap.train.preview import LOSS_PLOT_FILE, plot_loss, write_preview
 
         write_preview(self.model_dir, self.preview(), self.state.iteration, self.config.timelapse)
+        self.measure_validation()
         loss_a, loss_b = self.smoothed_losses()
         plot_loss(
             self.model_dir / LOSS_PLOT_FILE,
             self.state.loss_history,
+            validation=self.state.validation_history,
             target=self.config.target_loss,
             title=f"{self.config.model} · iteration {self.state.iteration} · "
             f"loss A {loss_a:.4f}, B {loss_b:.4f}",
         )
 
 
-def _choose_model(config: TrainConfig) -> tuple[TrainConfig, str | None]:
-    """``config`` with its model chosen, when not given: the ``--init-from`` model's, or by the hardware.
+class _SessionDecoders:
+    """The session's compiled decoders as a :class:`faceswap.train.validation.Reconstructor`."""
 
-    Returns the config and the line that says which and why (``None`` when
-    ``--model`` was given), for the caller to log once the inputs are checked,
-    so that a refused run says only why. Raises :class:`InputError` when
-    ``--init-from`` holds another network.
-    """
-    if config.init_from is not None:
-        from faceswap.train.reuse import source_state
+    def __init__(self, decoders: dict[str, Any], input_size: int) -> None:
+        self._decoders = decoders
+        self.input_size = input_size
 
-        source = source_state(config.init_from, config.model)
-        if config.model is None:
-            why = f"no --model given: the {source.model!r} model of --init-from {config.init_from}"
-            return replace(config, model=source.model), why
-        return config, None
-    if config.model is not None:
-        return config, None
-    from faceswap.model import default_model
-    from faceswap.runtime import GPUS
-
-    model, why = default_model(len(GPUS))
-    return replace(config, model=model), f"no --model given: {why}"
+    def predict(self, faces: np.ndarray, decoder: str) -> tuple[np.ndarray, np.ndarray]:
+        face, mask = self._decoders[decoder](faces.astype(np.float32) / 255.0)
+        return np.asarray(face), np.asarray(mask)
 
 
 def _stored(config: TrainConfig, faces: tuple[FaceSet, FaceSet]) -> dict[str, Any]:
@@ -570,162 +499,3 @@ def _stored(config: TrainConfig, faces: tuple[FaceSet, FaceSet]) -> dict[str, An
         "faces_a": str(faces[0].folder.resolve()),
         "faces_b": str(faces[1].folder.resolve()),
     }
-
-
-def _halve(history: list[list[float]]) -> list[list[float]]:
-    """Average neighbouring rows (keeping the later iteration number): half the rows, the same curve."""
-    rows = np.asarray(history, np.float64)
-    pairs = len(rows) // 2 * 2
-    merged = np.column_stack([rows[1:pairs:2, 0], (rows[0:pairs:2, 1:] + rows[1:pairs:2, 1:]) / 2])
-    result = [[int(row[0]), float(row[1]), float(row[2])] for row in merged]
-    return result + [list(row) for row in history[pairs:]]
-
-
-def _preview_function(network: Any) -> Callable[[np.ndarray, np.ndarray], Any]:
-    """A compiled function: ``(faces_a, faces_b) → (A by A, A by B, B by B, B by A)``."""
-    from faceswap.runtime import tf
-
-    encoder = network.get_layer("encoder")
-    decoder_a, decoder_b = network.get_layer("decoder_a"), network.get_layer("decoder_b")
-
-    @tf.function(reduce_retracing=True)
-    def predict(faces_a, faces_b):
-        code_a, code_b = encoder(faces_a, training=False), encoder(faces_b, training=False)
-        return (
-            decoder_a(code_a, training=False)[0],
-            decoder_b(code_a, training=False)[0],
-            decoder_b(code_b, training=False)[0],
-            decoder_a(code_b, training=False)[0],
-        )
-
-    return predict
-
-
-@functools.cache
-def _monitor_class() -> type:
-    """:class:`_Monitor` as a Keras callback (made on first use, so this module imports without Keras)."""
-    from faceswap.runtime import keras
-
-    class Monitor(_Monitor, keras.callbacks.Callback):
-        pass
-
-    return Monitor
-
-
-class _Monitor:
-    """The session's Keras callback: bookkeeping, stop conditions, saves, previews, progress bar."""
-
-    def __init__(self, session: TrainingSession, iterations: int | None, time_limit: float | None) -> None:
-        super().__init__()
-        self.session = session
-        self.start_iteration = session.state.iteration
-        self.stop_iteration = None if iterations is None else self.start_iteration + iterations
-        self.time_limit = time_limit
-        self.reason: str | None = None
-        self.diverged: str | None = None
-        self.seconds = 0.0
-        self.faces_per_second = 0.0
-        self._step_seconds: float | None = None
-        self._bar: Any = None
-        #: The signal that asked the run to stop (see :meth:`request_stop`).
-        self.stop_signal: int | None = None
-        self._frozen = None
-        if session.state.iteration < session.config.freeze_encoder:
-            from faceswap.train.reuse import FrozenEncoder
-
-            self._frozen = FrozenEncoder(session.network, session.config.freeze_encoder)
-
-    # -- stop requests ---------------------------------------------------------------------------
-
-    def request_stop(self, signum: int) -> None:
-        """Called from a signal handler: finish this step, save, stop."""
-        self.stop_signal = signum
-        log.info(
-            "%s: stopping after this step and saving (press Ctrl-C again to quit at once)",
-            signal_name(signum),
-        )
-
-    @contextlib.contextmanager
-    def progress_bar(self) -> Iterator[None]:
-        """A tqdm bar on stderr (when enabled), with log lines printed above it."""
-        from tqdm import tqdm
-        from tqdm.contrib.logging import logging_redirect_tqdm
-
-        session = self.session
-        total = self.stop_iteration
-        self._bar = tqdm(
-            total=total,
-            initial=self.start_iteration,
-            desc=f"train {session.config.model}",
-            unit="it",
-            disable=not (session.hardware.progress and session.chief),
-            dynamic_ncols=True,
-            leave=True,
-        )
-        with self._bar, logging_redirect_tqdm(loggers=[logging.getLogger("faceswap")]):
-            yield
-
-    # -- Keras callback hooks --------------------------------------------------------------------
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._begin = self._last = time.monotonic()
-
-    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        self.session.before_step()
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        session = self.session
-        now = time.monotonic()
-        seconds, self._last = now - self._last, now
-        self.seconds = now - self._begin
-        logs = {key: float(value) for key, value in (logs or {}).items()}
-        bad = [key for key, value in logs.items() if not math.isfinite(value)]
-        if bad:
-            self.diverged = session.divergence_message(bad[0], logs[bad[0]])
-            self.model.stop_training = True
-            return
-        session.record(logs, seconds)
-        self._update_speed(seconds)
-        iteration = session.state.iteration
-        if self._frozen is not None:
-            self._frozen.after_step(iteration)
-        self._show(logs)
-        if iteration % session.config.save_every == 0:
-            session.save()
-        if iteration % session.config.preview_every == 0:
-            session.write_feedback()
-        self.reason = self._stop_reason(iteration, now)
-        if self.reason:
-            self.model.stop_training = True
-
-    # -- helpers ---------------------------------------------------------------------------------
-
-    def _update_speed(self, seconds: float) -> None:
-        """Exponential average of the step time; the first step (tracing, compiling) does not count."""
-        session = self.session
-        if session.state.iteration == self.start_iteration + 1:
-            return
-        self._step_seconds = (
-            seconds if self._step_seconds is None else 0.9 * self._step_seconds + 0.1 * seconds
-        )
-        self.faces_per_second = 2 * session.config.batch_size / max(self._step_seconds, 1e-9)
-
-    def _show(self, logs: dict[str, float]) -> None:
-        if self._bar is None or self._bar.disable:
-            return
-        loss_a, loss_b = self.session.smoothed_losses()
-        self._bar.set_postfix_str(
-            f"loss A {loss_a:.4f} B {loss_b:.4f} | {self.faces_per_second:.1f} faces/s", refresh=False
-        )
-        self._bar.update(1)
-
-    def _stop_reason(self, iteration: int, now: float) -> str | None:
-        if self.stop_signal is not None:
-            return "interrupted"
-        if self.session.reached_target():
-            return "target"
-        if self.stop_iteration is not None and iteration >= self.stop_iteration:
-            return "iterations"
-        if self.time_limit is not None and now - self._begin >= self.time_limit:
-            return "time"
-        return None

@@ -8,7 +8,7 @@ updates everything once. Using ``fit()`` gives, without code of ours:
 ``tf.distribute`` strategies (the step runs once per replica and Keras sums
 the gradients), mixed precision (a ``LossScaleOptimizer`` scales the loss and
 skips steps whose gradients overflow), XLA compilation (``jit_compile``) and
-callbacks (see :mod:`faceswap.train.session`).
+callbacks (see :mod:`faceswap.train.monitor`).
 
 The optimizer belongs to the *network* (``network.compile``) and is shared
 with the trainer, so ``network.save()`` writes Adam's state into
@@ -59,7 +59,7 @@ def _unit_float(images):
 
 
 class SwapTrainer(keras.Model):
-    """Trains ``network`` on batches of :data:`faceswap.train.dataset.BATCH_KEYS` through ``fit()``.
+    """Trains ``network`` on batches of :data:`faceswap.train.batches.BATCH_KEYS` through ``fit()``.
 
     Parameters
     ----------

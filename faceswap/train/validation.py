@@ -12,18 +12,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from faceswap.augment import AugmentConfig
 
+if TYPE_CHECKING:
+    from faceswap.train.dataset import FaceSet
+
 #: Faces per forward pass.
 BATCH = 64
+#: ``faceswap train`` holds faces back only from a side with at least this many.
+MIN_FACES_TO_HOLD_BACK = 200
+#: Consecutive frames held back together by ``faceswap train``.
+HELD_BLOCK = 5
+#: Held-back faces a side that ``faceswap train``'s validation loss is measured on.
+MAX_HELD_FACES = 64
 
 
 class Reconstructor(Protocol):
-    """What validation needs of a model (:class:`faceswap.model_folder.SwapModel`)."""
+    """What validation needs of a model (:class:`faceswap.swap_model.SwapModel`)."""
 
     input_size: int
 
@@ -68,12 +77,43 @@ def load_validation_faces(folder: Path | str, name: str, input_size: int) -> Val
     InputError
         As :func:`faceswap.train.dataset.load_faces`.
     """
-    from faceswap.train.dataset import BatchSource, load_faces
+    from faceswap.train.dataset import load_faces
 
-    faces = load_faces(folder, name, input_size, AugmentConfig.none())
+    faces = load_faces(folder, name, input_size, AugmentConfig.none(), few_faces_warning=False)
+    return validation_faces(faces, input_size)
+
+
+def validation_faces(faces: FaceSet, input_size: int) -> ValidationFaces:
+    """A face set's faces as validation sees them: unaugmented, at ``input_size``, with their hulls."""
+    from faceswap.train.batches import BatchSource
+
     source = BatchSource((faces, faces), batch_size=1, input_size=input_size, augment=AugmentConfig.none())
     plain = source.plain(0, range(len(faces)))
     return ValidationFaces(plain["face"], plain["mask"][..., :1].astype(np.float32) / 255.0)
+
+
+def hold_back(faces: FaceSet, every: int) -> tuple[FaceSet, FaceSet | None]:
+    """Split one side's faces for ``faceswap train``: ``(training, held back)``.
+
+    One run of :data:`HELD_BLOCK` consecutive frames in every ``every`` runs
+    is held back (:func:`faceswap.train.split.split_faces`: whole frames, so
+    no near copy of a held-back face is trained on), and at most
+    :data:`MAX_HELD_FACES` of those, evenly spread, are kept for the
+    validation loss. Nothing is held back when ``every`` is 0 or the side has
+    fewer than :data:`MIN_FACES_TO_HOLD_BACK` faces (each face counts more
+    there than a validation curve is worth); the second item is then None.
+    """
+    from faceswap.train.split import split_faces
+
+    if every == 0 or len(faces) < MIN_FACES_TO_HOLD_BACK:
+        return faces, None
+    held = set(split_faces(faces.files, every, HELD_BLOCK).validation)
+    kept = [index for index, path in enumerate(faces.files) if path not in held]
+    out = [index for index, path in enumerate(faces.files) if path in held]
+    if not out or not kept:
+        return faces, None
+    spread = np.linspace(0, len(out) - 1, min(MAX_HELD_FACES, len(out))).round().astype(int)
+    return faces.subset(kept), faces.subset([out[index] for index in spread])
 
 
 def reconstruction(model: Reconstructor, faces: ValidationFaces, side: str) -> Reconstruction:

@@ -1,0 +1,166 @@
+"""Watching a training run: the Keras callback that keeps the books, stops the run, saves, and shows a bar.
+
+:class:`RunMonitor` is called by ``fit()`` around every step. It hands each
+step's losses to the session (:meth:`faceswap.train.session.TrainingSession.record`),
+stops the run on a NaN, a stop condition or a signal (:meth:`RunMonitor.request_stop`,
+installed by :func:`faceswap.signals.stop_requests`), saves and writes the
+preview on schedule, and keeps the progress bar (:meth:`RunMonitor.progress_bar`
+opens it, ``_show`` updates it: the only two places that touch it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from faceswap.signals import signal_name
+
+if TYPE_CHECKING:
+    from faceswap.train.session import TrainingSession
+
+log = logging.getLogger(__name__)
+
+
+def format_duration(seconds: float) -> str:
+    """``1h02m``, ``3m05s`` or ``42s``."""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+@functools.cache
+def monitor_class() -> type:
+    """:class:`RunMonitor` as a Keras callback (made on first use, so this module imports without Keras)."""
+    from faceswap.runtime import keras
+
+    class Monitor(RunMonitor, keras.callbacks.Callback):
+        pass
+
+    return Monitor
+
+
+class RunMonitor:
+    """The session's Keras callback: bookkeeping, stop conditions, saves, previews, progress bar."""
+
+    def __init__(self, session: TrainingSession, iterations: int | None, time_limit: float | None) -> None:
+        super().__init__()
+        self.session = session
+        self.start_iteration = session.state.iteration
+        self.stop_iteration = None if iterations is None else self.start_iteration + iterations
+        self.time_limit = time_limit
+        self.reason: str | None = None
+        self.diverged: str | None = None
+        self.seconds = 0.0
+        self.faces_per_second = 0.0
+        self._step_seconds: float | None = None
+        self._bar: Any = None
+        #: The signal that asked the run to stop (see :meth:`request_stop`).
+        self.stop_signal: int | None = None
+        self._frozen = None
+        if session.state.iteration < session.config.freeze_encoder:
+            from faceswap.train.reuse import FrozenEncoder
+
+            self._frozen = FrozenEncoder(session.network, session.config.freeze_encoder)
+
+    # -- stop requests ---------------------------------------------------------------------------
+
+    def request_stop(self, signum: int) -> None:
+        """Called from a signal handler: finish this step, save, stop."""
+        self.stop_signal = signum
+        log.info(
+            "%s: stopping after this step and saving (press Ctrl-C again to quit at once)",
+            signal_name(signum),
+        )
+
+    @contextlib.contextmanager
+    def progress_bar(self) -> Iterator[None]:
+        """A tqdm bar on stderr (when enabled), with log lines printed above it."""
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        session = self.session
+        total = self.stop_iteration
+        self._bar = tqdm(
+            total=total,
+            initial=self.start_iteration,
+            desc=f"train {session.config.model}",
+            unit="it",
+            disable=not (session.hardware.progress and session.chief),
+            dynamic_ncols=True,
+            leave=True,
+        )
+        with self._bar, logging_redirect_tqdm(loggers=[logging.getLogger("faceswap")]):
+            yield
+
+    # -- Keras callback hooks --------------------------------------------------------------------
+
+    def on_train_begin(self, logs: dict | None = None) -> None:  # noqa: D102 - Keras API
+        self._begin = self._last = time.monotonic()
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:  # noqa: D102 - Keras API
+        self.session.before_step()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:  # noqa: D102 - Keras API
+        session = self.session
+        now = time.monotonic()
+        seconds, self._last = now - self._last, now
+        self.seconds = now - self._begin
+        logs = {key: float(value) for key, value in (logs or {}).items()}
+        bad = [key for key, value in logs.items() if not math.isfinite(value)]
+        if bad:
+            self.diverged = session.divergence_message(bad[0], logs[bad[0]])
+            self.model.stop_training = True
+            return
+        session.record(logs, seconds)
+        self._update_speed(seconds)
+        iteration = session.state.iteration
+        if self._frozen is not None:
+            self._frozen.after_step(iteration)
+        self._show(logs)
+        if iteration % session.config.save_every == 0:
+            session.save()
+        if iteration % session.config.preview_every == 0:
+            session.write_feedback()
+        self.reason = self._stop_reason(iteration, now)
+        if self.reason:
+            self.model.stop_training = True
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _update_speed(self, seconds: float) -> None:
+        """Exponential average of the step time; the first step (tracing, compiling) does not count."""
+        session = self.session
+        if session.state.iteration == self.start_iteration + 1:
+            return
+        self._step_seconds = (
+            seconds if self._step_seconds is None else 0.9 * self._step_seconds + 0.1 * seconds
+        )
+        self.faces_per_second = 2 * session.config.batch_size / max(self._step_seconds, 1e-9)
+
+    def _show(self, logs: dict[str, float]) -> None:
+        if self._bar is None or self._bar.disable:
+            return
+        loss_a, loss_b = self.session.smoothed_losses()
+        self._bar.set_postfix_str(
+            f"loss A {loss_a:.4f} B {loss_b:.4f} | {self.faces_per_second:.1f} faces/s", refresh=False
+        )
+        self._bar.update(1)
+
+    def _stop_reason(self, iteration: int, now: float) -> str | None:
+        if self.stop_signal is not None:
+            return "interrupted"
+        if self.session.reached_target():
+            return "target"
+        if self.stop_iteration is not None and iteration >= self.stop_iteration:
+            return "iterations"
+        if self.time_limit is not None and now - self._begin >= self.time_limit:
+            return "time"
+        return None
