@@ -45,6 +45,8 @@ from faceswap.thin_plate import thin_plate_field
 
 #: Warp grid points per side.
 WARP_GRID = 5
+#: Warp to landmarks evaluates its thin-plate spline on this many cells a side, then resizes.
+LANDMARK_WARP_GRID = 16
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,7 @@ def landmark_warp_fields(own: np.ndarray, partner: np.ndarray, size: int) -> np.
     """
     return np.stack(
         [
-            thin_plate_field(targets, sources - targets, size)
+            thin_plate_field(targets, sources - targets, size, grid=LANDMARK_WARP_GRID)
             for sources, targets in zip(np.asarray(own), np.asarray(partner), strict=True)
         ]
     )
