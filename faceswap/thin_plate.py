@@ -89,7 +89,10 @@ def thin_plate_field(
     system[count:, :count] = affine.T
     right = np.zeros((count + 3, 2))
     right[:count] = values
-    solution = np.linalg.solve(system, right) if smoothing > 0 else np.linalg.lstsq(system, right, rcond=None)[0]
+    if smoothing > 0:
+        solution = np.linalg.solve(system, right)
+    else:  # exact interpolation: coinciding points make the system singular
+        solution = np.linalg.lstsq(system, right, rcond=None)[0]
     weights, coefficients = solution[:count], solution[count:]
     cells = size if grid is None else min(grid, size)
     centres = (np.arange(cells, dtype=np.float64) + 0.5) / float(cells)
