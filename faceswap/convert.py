@@ -50,7 +50,6 @@ from faceswap.convert_plan import (
     detection_windows,
     make_plan,
     parse_frame_ranges,
-    progress_bar,
 )
 from faceswap.convert_select import drop_deleted_crops, keep_person
 from faceswap.errors import AlignmentsError, InputError, ModelError, OutputError
@@ -71,6 +70,7 @@ from faceswap.media.writer import (
     video_frame_spec,
 )
 from faceswap.paths import guard_outputs
+from faceswap.progress import progress_bar
 
 log = logging.getLogger(__name__)
 

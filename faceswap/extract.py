@@ -28,7 +28,6 @@ import multiprocessing.forkserver
 import os
 import re
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -67,6 +66,7 @@ from faceswap.identity import SAME_PERSON_THRESHOLD
 from faceswap.locks import lock_outputs, lock_path
 from faceswap.media.reader import IMAGE_SUFFIXES, VideoSource, list_images, list_videos, read_image
 from faceswap.paths import guard_outputs
+from faceswap.progress import progress_bar
 from faceswap.signals import hangup_ignored, signal_name
 from faceswap.track import DETECT_INTERVAL, DETECTION_FACE_PX
 
@@ -616,28 +616,14 @@ def _extract_source(
 
 @contextlib.contextmanager
 def _progress_bar(name: str, total: int, enabled: bool, pool: _Pool) -> Iterator[Callable[[], None]]:
-    """A tqdm bar on stderr fed from the workers' shared counters; yields its update function."""
-    from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
+    """A progress bar fed from the workers' shared counters; yields its update function."""
     with pool.progress.get_lock():
         pool.progress[0] = pool.progress[1] = 0
-    bar = tqdm(
-        total=total,
-        desc=name,
-        unit="frame",
-        disable=not enabled,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        leave=True,
-    )
 
-    def update() -> None:
-        frames, faces = pool.progress[0], pool.progress[1]
-        if frames > bar.n:
-            bar.update(frames - bar.n)
-            bar.set_postfix(faces=faces, refresh=False)
+    with progress_bar(total, name, enabled) as bar:
 
-    with bar, logging_redirect_tqdm(loggers=[logging.getLogger("faceswap")]):
+        def update() -> None:
+            bar.advance_to(pool.progress[0], faces=pool.progress[1])
+
         yield update
         update()

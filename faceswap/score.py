@@ -51,6 +51,7 @@ from faceswap.identity import SAME_PERSON_THRESHOLD, FaceEmbedder, distance
 from faceswap.landmarks import INNER, face_hull, interocular_distance
 from faceswap.media.reader import Frame, list_images, open_source, read_image
 from faceswap.pose import angle_difference, head_pose
+from faceswap.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -338,8 +339,6 @@ def score(
         When inputs are missing, differ in frame count or size, or no face is
         found in the target (or source) photos.
     """
-    from tqdm import tqdm
-
     if identity_every < 1:
         raise InputError("--identity-every must be at least 1")
     if model_size < 8:
@@ -360,9 +359,7 @@ def score(
     rows: list[FrameScore] = []
     original_track: list[np.ndarray | None] = []
     swapped_track: list[np.ndarray | None] = []
-    for number, (first, second) in enumerate(
-        tqdm(pairs, total=count, desc="score", unit="frame", disable=not progress)
-    ):
+    for number, (first, second) in enumerate(progress_bar(count, "score", progress).wrap(pairs)):
         if first.image.shape != second.image.shape:
             raise InputError(
                 f"frame {first.index}: the swapped frame is {second.image.shape[1]}x{second.image.shape[0]}, "

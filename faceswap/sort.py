@@ -56,6 +56,7 @@ from faceswap.feature_cache import FeatureCache, file_key, open_cache
 from faceswap.fileio import describe_os_error, link_or_copy, temporary_path, write_bytes_atomic
 from faceswap.locks import lock_outputs
 from faceswap.paths import check_replaceable_folder, guard_outputs, mark_folder
+from faceswap.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +265,6 @@ def measure_folder(
         (a row per crop), the names of files skipped (not readable face crops),
         and how many crops were measured now.
     """
-    from faceswap.convert_plan import progress_bar
-
     measurer = _Measurer()
     kept: list[Path] = []
     rows: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
