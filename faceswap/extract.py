@@ -26,7 +26,6 @@ import math
 import multiprocessing
 import multiprocessing.forkserver
 import os
-import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +42,7 @@ from faceswap.alignments import (
     SourceInfo,
     default_output_dir,
 )
+from faceswap.crop_names import is_crop_of
 from faceswap.errors import FaceswapError, InputError, OutputError
 from faceswap.extract_worker import (
     SMOOTH_RADIUS,
@@ -59,7 +59,6 @@ from faceswap.fileio import (
     ensure_output_dir,
     remove_quietly,
     remove_stale_temporaries,
-    safe_name,
     unique_safe_names,
 )
 from faceswap.identity import SAME_PERSON_THRESHOLD
@@ -276,9 +275,6 @@ def _source_info(source: _Source) -> SourceInfo:
     return SourceInfo(str(source.path), "images", len(source.images))
 
 
-_CROP_PATTERN = r"_\d{6,}_\d+\.png"
-
-
 def _prepare_output(source: _Source, info: SourceInfo, options: ExtractOptions) -> Alignments:
     """Create the output folder; load the file to resume, or refuse to mix two runs."""
     ensure_output_dir(source.out_dir)
@@ -307,9 +303,9 @@ def _prepare_output(source: _Source, info: SourceInfo, options: ExtractOptions) 
             f"{source.out_dir} already holds an extract ({ALIGNMENTS_NAME}); "
             "pass --resume to finish it or --overwrite to start again"
         )
-    pattern = re.compile(re.escape(safe_name(Path(info.path).stem)) + _CROP_PATTERN)
+    stem = Path(info.path).stem
     for old in source.out_dir.iterdir():
-        if old.name == ALIGNMENTS_NAME or pattern.fullmatch(old.name):
+        if old.name == ALIGNMENTS_NAME or is_crop_of(old.name, stem):
             remove_quietly(old)
     return fresh
 

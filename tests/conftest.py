@@ -61,15 +61,14 @@ def video_d19() -> Path:
     return require_data("video", "d19.mp4")
 
 
-def make_face_crops(
-    video: Path, folder: Path, frames: int, size: int = 256, start: int = 0
-) -> list[Path]:
+def make_face_crops(video: Path, folder: Path, frames: int, size: int = 256, start: int = 0) -> list[Path]:
     """Aligned crops (with metadata) of the largest face in ``frames`` frames of ``video`` from ``start``.
 
     Built from the foundation modules alone (full-resolution detection on every
     frame), so tests of train and convert do not depend on the extract pipeline.
     """
     from faceswap.align import CROP_PADDING, alignment_matrix, crop_face, crop_matrix, transform_points
+    from faceswap.crop_names import crop_file_name
     from faceswap.crops import CropInfo, write_crop
     from faceswap.detect import FaceDetector, LandmarkPredictor
     from faceswap.media.reader import VideoSource
@@ -92,7 +91,7 @@ def make_face_crops(
             frame=frame.index,
             face=0,
         )
-        path = folder / f"{video.stem}_{frame.index:06d}_0.png"
+        path = folder / crop_file_name(video.stem, frame.index, 0)
         write_crop(path, crop, info)
         written.append(path)
     return written
