@@ -53,11 +53,12 @@ from faceswap.convert_plan import (
 )
 from faceswap.convert_select import drop_deleted_crops, keep_person
 from faceswap.errors import AlignmentsError, InputError, ModelError, OutputError
+from faceswap.file_types import IMAGE_SUFFIXES
 from faceswap.fileio import check_output_file, safe_name, write_bytes_atomic
 from faceswap.identity import SAME_PERSON_THRESHOLD, identity_of_photos
 from faceswap.locks import lock_outputs
 from faceswap.mask import MASK_KINDS
-from faceswap.media.reader import IMAGE_SUFFIXES, Frame, ImageSource, VideoSource, open_source, prefetch
+from faceswap.media.reader import Frame, ImageSource, VideoSource, open_source, prefetch
 from faceswap.media.writer import (
     DEFAULT_CRF,
     DEFAULT_GIF_FPS,

@@ -55,6 +55,7 @@ from faceswap.extract_worker import (
     reference_identity,
     run_chunk,
 )
+from faceswap.file_types import IMAGE_SUFFIXES
 from faceswap.fileio import (
     ensure_output_dir,
     remove_quietly,
@@ -63,7 +64,7 @@ from faceswap.fileio import (
 )
 from faceswap.identity import SAME_PERSON_THRESHOLD
 from faceswap.locks import lock_outputs, lock_path
-from faceswap.media.reader import IMAGE_SUFFIXES, VideoSource, list_images, list_videos, read_image
+from faceswap.media.reader import VideoSource, list_images, list_videos, read_image
 from faceswap.paths import guard_outputs
 from faceswap.progress import progress_bar
 from faceswap.signals import hangup_ignored, signal_name

@@ -43,12 +43,11 @@ from faceswap.align import CENTERINGS, CROP_PADDING, LEGACY, MEAN_FACE, face_reg
 from faceswap.augment import AugmentConfig, augment_batch, source_extent, transform_landmarks
 from faceswap.crops import read_crop
 from faceswap.errors import InputError
+from faceswap.file_types import IMAGE_SUFFIXES
 from faceswap.landmarks import FOREHEAD_POINTS, INNER, LEFT_EYE, MOUTH, RIGHT_EYE, face_hull
 
 log = logging.getLogger(__name__)
 
-#: File types read from a faces folder (crops are PNG; other images have no landmarks).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Below this many faces on a side, training works but the model generalises poorly.
 FEW_FACES = 100
 #: Stored faces hold the face region at this many times the model's input size (at most: crops
