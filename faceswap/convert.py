@@ -107,7 +107,7 @@ class ConvertOptions:
         from faceswap.blend import BlendOptions
         from faceswap.convert import ConvertOptions, convert
 
-        convert("clip.mp4", ConvertOptions(model=Path("models/me2you"), output=Path("demo.mp4")))
+        convert("clip.mp4", ConvertOptions(model=Path("models/me-you"), output=Path("demo.mp4")))
         convert("clip.mp4", ConvertOptions(model=..., output=Path("demo.gif"), fps=12, width=320))
         convert("clip.mp4", ConvertOptions(model=..., output=Path("frame120.png"), preview=120))
 
@@ -334,11 +334,19 @@ def _frame_spec(source: VideoSource | ImageSource, options: ConvertOptions) -> F
     return FrameSpec(first.image.shape[1], first.image.shape[0], rate)
 
 
-def _load_model(options: ConvertOptions) -> FaceModel:
-    from faceswap.model_folder import load_swap_model  # imports TensorFlow: only when needed
+def _check_model_folder(options: ConvertOptions) -> None:
+    """Refuse a missing model, or a folder without a readable ``state.json``, without loading TensorFlow."""
+    from faceswap.model_folder import read_state
 
     if options.model is None:
         raise ModelError("no model given: name a trained model folder with -m/--model")
+    read_state(options.model)
+
+
+def _load_model(options: ConvertOptions) -> FaceModel:
+    from faceswap.model_folder import load_swap_model  # imports TensorFlow: only when needed
+
+    _check_model_folder(options)
     model = load_swap_model(options.model)
     log.info(
         "model: %s (%s, %d px, %s centering, iteration %d), decoder %s (%s)",
@@ -574,6 +582,8 @@ def _convert(
     started: float,
 ) -> ConvertSummary:
     """:func:`convert` once the output is known to spare the inputs, and is locked."""
+    if model is None:  # a missing model is the first thing to say, before an existing output
+        _check_model_folder(options)
     if options.preview is None:
         check_output(output, overwrite=options.overwrite)
     elif output.suffix.lower() != ".png":

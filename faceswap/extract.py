@@ -300,6 +300,11 @@ def _prepare_output(source: _Source, info: SourceInfo, options: ExtractOptions) 
             )
         return previous
     if not options.overwrite:
+        if _finished(source, info, settings, options, path):
+            raise OutputError(
+                f"{source.out_dir} already holds a finished extract ({ALIGNMENTS_NAME}); "
+                "pass --overwrite to start again"
+            )
         raise OutputError(
             f"{source.out_dir} already holds an extract ({ALIGNMENTS_NAME}); "
             "pass --resume to finish it or --overwrite to start again"
@@ -309,6 +314,16 @@ def _prepare_output(source: _Source, info: SourceInfo, options: ExtractOptions) 
         if old.name == ALIGNMENTS_NAME or is_crop_of(old.name, stem):
             remove_quietly(old)
     return fresh
+
+
+def _finished(source: _Source, info: SourceInfo, settings: dict, options: ExtractOptions, path: Path) -> bool:
+    """Whether the alignments file at ``path`` is a finished extract of this source with these settings."""
+    try:
+        previous = Alignments.load(path)
+        previous.check_source(info, path)
+    except FaceswapError:
+        return False
+    return previous.settings == settings and not _chunks(source, previous, options, None)
 
 
 def chunk_frames(frame_count: int, most: int = CHUNK_FRAMES) -> int:

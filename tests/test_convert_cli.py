@@ -54,6 +54,10 @@ def test_missing_model(tmp_path: Path, capsys) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     assert_refused(capsys, tmp_path / "out.mp4", video, "-m", empty, message="not a model folder")
+    existing = tmp_path / "old.mp4"
+    existing.write_bytes(b"precious")  # the missing model is what is said, not the existing output
+    code, lines = run_main(capsys, video, "-m", tmp_path / "nowhere", "-o", existing)
+    assert code == 1 and len(lines) == 1 and "no such model folder" in lines[0], lines
 
 
 @pytest.mark.parametrize("claimed", ["original", "original128"])

@@ -33,9 +33,9 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
             "when complete, and is labelled as synthetic in its metadata."
         ),
         epilog=(
-            "Examples: 'faceswap convert clip.mp4 -m models/me2you' writes ./clip_swapped.mp4; "
-            "'faceswap convert clip.mp4 -m models/me2you --preview 120' writes one PNG to judge the "
-            "options by; 'faceswap convert clip.mp4 -m models/me2you -o clip.gif --fps 12 --width 320' "
+            "Examples: 'faceswap convert clip.mp4 -m models/me-you' writes ./clip_swapped.mp4; "
+            "'faceswap convert clip.mp4 -m models/me-you --preview 120' writes one PNG to judge the "
+            "options by; 'faceswap convert clip.mp4 -m models/me-you -o clip.gif --fps 12 --width 320' "
             "makes a small gif."
         ),
     )

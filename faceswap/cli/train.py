@@ -70,10 +70,10 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "examples:\n"
-            "  faceswap train faces/alice faces/bob -m models/alice-bob --model lite --time 30m\n"
-            "  faceswap train -m models/alice-bob --resume --iterations 5000\n"
-            "  faceswap train --pretrain faces/many-people -m models/pretrained --time 2h\n"
-            "  faceswap train faces/carol faces/dan --init-from models/pretrained --freeze-encoder 200\n"
+            "  faceswap train me_faces you_faces -m models/me-you --model lite --time 30m\n"
+            "  faceswap train -m models/me-you --resume --iterations 5000\n"
+            "  faceswap train --pretrain many_faces -m models/pretrained --time 2h\n"
+            "  faceswap train me_faces them_faces --init-from models/pretrained --freeze-encoder 200\n"
             "\n"
             "Model folder: model.keras (weights and optimizer state), state.json, best/ (the checkpoint\n"
             "with the lowest loss), preview.png, loss.png, timelapse/ and tensorboard/ when asked for.\n"

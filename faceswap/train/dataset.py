@@ -374,14 +374,17 @@ def load_faces(
         face_box=expected.face_box,
         without_landmarks=missing,
     )
+    region_start, region_stop = expected.face_box
     log.info(
-        "faces %s: %d faces of %d px from %s, kept at %d px: %s in memory",
+        "faces %s: %d faces of %d px from %s, kept at %d px: %s in memory (the %d-px region the model "
+        "sees, plus the margin that augmentation's rotation, zoom and shift reach)",
         name,
         len(faces),
         expected.size,
         folder,
         expected.stored,
         format_bytes(faces.nbytes),
+        round(region_stop - region_start),
     )
     return faces
 
