@@ -222,7 +222,7 @@ class ConvertOptions:
 
 
 @dataclass
-class ConvertSummary:
+class ConvertResult:
     """What a convert run did."""
 
     output: Path
@@ -536,7 +536,7 @@ def run_pipeline(
 
 def convert(
     input_path: Path | str, options: ConvertOptions | None = None, *, model: FaceModel | None = None
-) -> ConvertSummary:
+) -> ConvertResult:
     """Convert a video, gif, image or folder of images; see the module docstring.
 
     Parameters
@@ -550,7 +550,7 @@ def convert(
 
     Returns
     -------
-    ConvertSummary
+    ConvertResult
         The output path and the counts of frames, frames with swapped faces and faces.
 
     Raises
@@ -580,7 +580,7 @@ def _convert(
     options: ConvertOptions,
     model: FaceModel | None,
     started: float,
-) -> ConvertSummary:
+) -> ConvertResult:
     """:func:`convert` once the output is known to spare the inputs, and is locked."""
     if model is None:  # a missing model is the first thing to say, before an existing output
         _check_model_folder(options)
@@ -632,7 +632,7 @@ def _convert(
     plan = make_plan(frames, times, smooth=options.smooth, wanted=wanted)
     # The plan is all the pipeline needs: the records (a few kB a frame) go before it starts.
     del frames, alignments
-    summary = ConvertSummary(output, deleted=deleted, other_people=other_people)
+    summary = ConvertResult(output, deleted=deleted, other_people=other_people)
     from faceswap.runtime import opencv_single_threaded
 
     with opencv_single_threaded():

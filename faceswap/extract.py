@@ -181,7 +181,7 @@ class ExtractOptions:
 
 
 @dataclass
-class Summary:
+class ExtractResult:
     """What an extract run did (added up over all sources)."""
 
     sources: int = 0
@@ -502,12 +502,12 @@ def _start_forkserver() -> None:
 # The run
 
 
-def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Summary:
+def extract(input_path: Path | str, options: ExtractOptions | None = None) -> ExtractResult:
     """Extract the faces of a video, gif, image, folder of images or folder of videos.
 
     Returns
     -------
-    Summary
+    ExtractResult
         Counts over all sources; each source's alignments file and crops are in
         its output folder (``summary.outputs``).
 
@@ -548,7 +548,7 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
         if options.min_size > DETECTION_FACE_PX
         else 1.0,
     )
-    summary = Summary()
+    summary = ExtractResult()
     # Held until the workers are gone (they write into the outputs); taken before they start.
     with contextlib.ExitStack() as locks:
         locks.enter_context(lock_outputs([output], "extract"))
@@ -583,7 +583,7 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
 
 
 def _extract_source(
-    source: _Source, options: ExtractOptions, pool: _Pool, reference, summary: Summary
+    source: _Source, options: ExtractOptions, pool: _Pool, reference, summary: ExtractResult
 ) -> None:
     info = _source_info(source)
     alignments = _prepare_output(source, info, options)

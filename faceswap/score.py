@@ -104,7 +104,7 @@ class FrameScore:
 
 
 @dataclass
-class ScoreReport:
+class ScoreResult:
     """Summary figures and per-frame values."""
 
     frames: int
@@ -306,7 +306,7 @@ def score(
     centering: str = DEFAULT_CENTERING,
     identities: tuple[np.ndarray, np.ndarray | None] | None = None,
     progress: bool = True,
-) -> ScoreReport:
+) -> ScoreResult:
     """Score a swapped clip against its original.
 
     Parameters
@@ -416,7 +416,7 @@ def _summarise(
     original_track: list[np.ndarray | None],
     swapped_track: list[np.ndarray | None],
     model_size: int,
-) -> ScoreReport:
+) -> ScoreResult:
     with_face = [r for r in rows if r.original_face]
     both = [r for r in with_face if r.swapped_face]
     identity_rows = [r for r in both if r.transferred is not None]
@@ -439,7 +439,7 @@ def _summarise(
     steadiness = None
     if jitter_original and jitter_swapped is not None:
         steadiness = jitter_swapped / jitter_original
-    return ScoreReport(
+    return ScoreResult(
         frames=len(rows),
         frames_with_face=len(with_face),
         lost_faces=len(with_face) - len(both),
@@ -463,7 +463,7 @@ def _summarise(
     )
 
 
-def format_report(report: ScoreReport) -> str:
+def format_report(report: ScoreResult) -> str:
     """The report as a readable table for the terminal."""
 
     def show(value: float | None, pattern: str) -> str:

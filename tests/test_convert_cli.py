@@ -210,13 +210,13 @@ def test_every_option_reaches_the_pipeline(tmp_path: Path, monkeypatch, capsys) 
     """The command line builds exactly the ConvertOptions the Python API (and the demo) would."""
     import faceswap.convert
     from faceswap.blend import BlendOptions
-    from faceswap.convert import ConvertOptions, ConvertSummary
+    from faceswap.convert import ConvertOptions, ConvertResult
 
     seen: list[tuple[Path, ConvertOptions]] = []
 
-    def fake_convert(input_path: Path, options: ConvertOptions) -> ConvertSummary:
+    def fake_convert(input_path: Path, options: ConvertOptions) -> ConvertResult:
         seen.append((input_path, options))
-        return ConvertSummary(options.output or Path("x"))
+        return ConvertResult(options.output or Path("x"))
 
     monkeypatch.setattr(faceswap.convert, "convert", fake_convert)
     args = ["in.mp4", "-m", "model", "-o", "out.gif", "-a", "al.json", "--direction", "b2a"]
