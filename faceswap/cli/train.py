@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from faceswap.cli.options import options_from
 from faceswap.cli.validators import duration, finite_float, whole_number
 from faceswap.errors import InputError
 from faceswap.train.config import INIT_DECODERS, LOSSES, SCHEDULES
@@ -378,12 +379,7 @@ def _train(args: argparse.Namespace, model_dir: Path) -> int:
     """Train with the model folder locked (see :func:`run`)."""
     from faceswap.train import Hardware, TrainConfig, TrainingSession
 
-    hardware = Hardware(
-        mixed_precision=args.mixed_precision,
-        xla=args.xla,
-        distribute=args.distribute,
-        progress=not args.quiet,
-    )
+    hardware = options_from(args, Hardware)
     if args.resume:
         session = TrainingSession.resume(model_dir, args.faces_a, args.faces_b, hardware, **settings(args))
     else:
