@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from faceswap.errors import InputError, OutputError
-from faceswap.fileio import describe_os_error, link_or_copy, temporary_path, write_bytes_atomic
+from faceswap.fileio import folder_in_the_making, link_or_copy, temporary_path, write_bytes_atomic
 from faceswap.paths import check_replaceable_folder, mark_folder
 from faceswap.sort_order import SortedFace
 
@@ -92,10 +92,8 @@ def write_output(faces: Sequence[SortedFace], output: Path, *, copy: bool, overw
     OutputError
         When a file cannot be linked, copied or written (nothing is left behind).
     """
-    temp = temporary_path(output)
     linked = 0
-    try:
-        temp.mkdir()
+    with folder_in_the_making(output) as temp:
         for face in faces:
             folder = temp / face.group if face.group else temp
             folder.mkdir(exist_ok=True)
@@ -112,12 +110,6 @@ def write_output(faces: Sequence[SortedFace], output: Path, *, copy: bool, overw
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(temp, output)
-    except OSError as error:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise OutputError(describe_os_error(error, output)) from error
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
     return linked
 
 
