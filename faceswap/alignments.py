@@ -1,7 +1,8 @@
 """The alignments file: every frame's faces (box, landmarks, matrix), as JSON.
 
 ``faceswap extract`` writes it beside the crops; ``convert`` reads it to swap
-the faces of each frame; ``train`` uses it to find each crop's landmarks.
+the faces of each frame. ``train`` does not read it: each crop carries its own
+landmarks (:mod:`faceswap.crops`).
 
 Format (``version`` 1)::
 
@@ -334,11 +335,6 @@ class Alignments:
             return _parse_document(document)
         except _FieldError as error:
             raise AlignmentsError(f"{path}: {error}") from None
-
-
-def crop_file_name(source_stem: str, frame_index: int, face_index: int, suffix: str = ".png") -> str:
-    """Name of a saved crop: ``<source>_<frame:06d>_<face>.png``, safe for any source name."""
-    return f"{safe_name(source_stem)}_{frame_index:06d}_{face_index}{suffix}"
 
 
 def default_output_dir(source: Path | str) -> Path:

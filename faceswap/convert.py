@@ -48,16 +48,16 @@ from faceswap.convert_plan import (
     detect_faces,
     detect_image_faces,
     make_plan,
-    progress_bar,
 )
 from faceswap.convert_select import drop_deleted_crops, keep_person
 from faceswap.errors import AlignmentsError, InputError, ModelError, OutputError
+from faceswap.file_types import IMAGE_SUFFIXES
 from faceswap.fileio import check_output_file, safe_name, write_bytes_atomic
 from faceswap.frame_ranges import detection_windows, parse_frame_ranges
 from faceswap.identity import SAME_PERSON_THRESHOLD, identity_of_photos
 from faceswap.locks import lock_outputs
 from faceswap.mask import MASK_KINDS
-from faceswap.media.reader import IMAGE_SUFFIXES, Frame, ImageSource, VideoSource, open_source, prefetch
+from faceswap.media.reader import Frame, ImageSource, VideoSource, open_source, prefetch
 from faceswap.media.writer import (
     DEFAULT_CRF,
     DEFAULT_GIF_FPS,
@@ -70,6 +70,7 @@ from faceswap.media.writer import (
     video_frame_spec,
 )
 from faceswap.paths import guard_outputs
+from faceswap.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class ConvertOptions:
         from faceswap.blend import BlendOptions
         from faceswap.convert import ConvertOptions, convert
 
-        convert("clip.mp4", ConvertOptions(model=Path("models/me2you"), output=Path("demo.mp4")))
+        convert("clip.mp4", ConvertOptions(model=Path("models/me-you"), output=Path("demo.mp4")))
         convert("clip.mp4", ConvertOptions(model=..., output=Path("demo.gif"), fps=12, width=320))
         convert("clip.mp4", ConvertOptions(model=..., output=Path("frame120.png"), preview=120))
 
@@ -220,7 +221,7 @@ class ConvertOptions:
 
 
 @dataclass
-class ConvertSummary:
+class ConvertResult:
     """What a convert run did."""
 
     output: Path
@@ -332,11 +333,19 @@ def _frame_spec(source: VideoSource | ImageSource, options: ConvertOptions) -> F
     return FrameSpec(first.image.shape[1], first.image.shape[0], rate)
 
 
-def _load_model(options: ConvertOptions) -> FaceModel:
-    from faceswap.model_folder import load_swap_model  # imports TensorFlow: only when needed
+def _check_model_folder(options: ConvertOptions) -> None:
+    """Refuse a missing model, or a folder without a readable ``state.json``, without loading TensorFlow."""
+    from faceswap.model_folder import read_state
 
     if options.model is None:
         raise ModelError("no model given: name a trained model folder with -m/--model")
+    read_state(options.model)
+
+
+def _load_model(options: ConvertOptions) -> FaceModel:
+    from faceswap.model_folder import load_swap_model  # imports TensorFlow: only when needed
+
+    _check_model_folder(options)
     model = load_swap_model(options.model)
     log.info(
         "model: %s (%s, %d px, %s centering, iteration %d), decoder %s (%s)",
@@ -526,7 +535,7 @@ def run_pipeline(
 
 def convert(
     input_path: Path | str, options: ConvertOptions | None = None, *, model: FaceModel | None = None
-) -> ConvertSummary:
+) -> ConvertResult:
     """Convert a video, gif, image or folder of images; see the module docstring.
 
     Parameters
@@ -540,7 +549,7 @@ def convert(
 
     Returns
     -------
-    ConvertSummary
+    ConvertResult
         The output path and the counts of frames, frames with swapped faces and faces.
 
     Raises
@@ -570,8 +579,10 @@ def _convert(
     options: ConvertOptions,
     model: FaceModel | None,
     started: float,
-) -> ConvertSummary:
+) -> ConvertResult:
     """:func:`convert` once the output is known to spare the inputs, and is locked."""
+    if model is None:  # a missing model is the first thing to say, before an existing output
+        _check_model_folder(options)
     if options.preview is None:
         check_output(output, overwrite=options.overwrite)
     elif output.suffix.lower() != ".png":
@@ -620,7 +631,7 @@ def _convert(
     plan = make_plan(frames, times, smooth=options.smooth, wanted=wanted)
     # The plan is all the pipeline needs: the records (a few kB a frame) go before it starts.
     del frames, alignments
-    summary = ConvertSummary(output, deleted=deleted, other_people=other_people)
+    summary = ConvertResult(output, deleted=deleted, other_people=other_people)
     from faceswap.runtime import opencv_single_threaded
 
     with opencv_single_threaded():

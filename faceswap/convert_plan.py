@@ -29,16 +29,16 @@ swapped face does not blink. Image folders are neither smoothed nor filled in
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faceswap.alignments import Face
 from faceswap.landmarks import bounding_box
 from faceswap.media.reader import VideoSource
+from faceswap.progress import progress_bar
 from faceswap.smooth import FaceMotion, smooth_track
 
 if TYPE_CHECKING:
@@ -166,35 +166,6 @@ def make_plan(
 
 # ----------------------------------------------------------------------------------------------
 # Faces found now, without an alignments file
-
-
-class _NoBar:
-    """Stands in for a progress bar that is switched off."""
-
-    def update(self, count: int = 1) -> None:
-        """Nothing to show."""
-
-    def close(self) -> None:
-        """Nothing to close."""
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def progress_bar(total: int, description: str, enabled: bool, *, unit: str = "frame") -> Any:
-    """A tqdm bar on stderr counting frames (or ``unit``), or, when ``enabled`` is false, nothing at all.
-
-    (A disabled tqdm bar still starts tqdm's monitor thread, which then lives
-    as long as the process; ``--quiet`` runs and tests need none.)
-    """
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True)
 
 
 def detect_faces(

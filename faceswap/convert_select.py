@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from faceswap.alignments import Face
-from faceswap.convert_plan import link_tracks, progress_bar
+from faceswap.convert_plan import link_tracks
 from faceswap.crops import list_crop_files
 from faceswap.errors import InputError
 from faceswap.media.reader import ImageSource, VideoSource
+from faceswap.progress import progress_bar
 
 log = logging.getLogger(__name__)
 

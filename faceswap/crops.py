@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from faceswap.errors import InputError
+from faceswap.file_types import IMAGE_SUFFIXES
 from faceswap.fileio import write_bytes_atomic
 from faceswap.media.image_check import check_image
 
@@ -181,8 +182,6 @@ def list_crop_files(folder: Path | str) -> list[Path]:
     Crops keep their names wherever they are sorted to (``person_1/``, bins),
     so a faces folder is its whole tree.
     """
-    from faceswap.media.reader import IMAGE_SUFFIXES
-
     found = []
     for root, folders, files in os.walk(folder):
         folders[:] = sorted(name for name in folders if not name.startswith("."))

@@ -20,6 +20,7 @@ clips, the extracted faces and the model folder for a closer look.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shutil
@@ -55,6 +56,10 @@ DEMO_LEARNING_RATE = 3e-4
 DEFAULT_MINUTES = 5.0
 #: The seed of the weights and batches: the same run gives the same model.
 DEMO_SEED = 7
+#: The writer says when a video gets no sound: the demo's own clips never have any.
+NO_SOUND_LOGGER = "faceswap.media"
+#: Convert says which alignments and model it uses: the demo's four converts would say it four times.
+CONVERT_LOGGER = "faceswap.convert"
 
 
 @dataclass(frozen=True)
@@ -272,6 +277,21 @@ def run_demo(
         return _run_demo(out, minutes, progress, clip_seconds)
 
 
+@contextlib.contextmanager
+def _details_quieted(*names: str) -> Iterator[None]:
+    """Info lines of the loggers ``names`` left out (unless ``-v`` asked for details); warnings stay."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        if logger.getEffectiveLevel() == logging.INFO:
+            logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def _run_demo(out: Path, minutes: float, progress: bool, clip_seconds: float) -> DemoResult:
     """:func:`run_demo` with ``out`` checked against the bundled photos and locked."""
     from faceswap.convert import ConvertOptions, convert
@@ -283,7 +303,8 @@ def _run_demo(out: Path, minutes: float, progress: bool, clip_seconds: float) ->
     portrait_a, portrait_b = bundled_portraits()
 
     log.info("demo 1/5: filming the two portraits into %g-second clips", clip_seconds)
-    clips = [write_clip(p, work / f"{p.name}.mp4", clip_seconds) for p in (portrait_a, portrait_b)]
+    with _details_quieted(NO_SOUND_LOGGER):
+        clips = [write_clip(p, work / f"{p.name}.mp4", clip_seconds) for p in (portrait_a, portrait_b)]
 
     log.info("demo 2/5: extracting the faces of both clips")
     faces = [work / f"{p.name}_faces" for p in (portrait_a, portrait_b)]
@@ -305,21 +326,28 @@ def _run_demo(out: Path, minutes: float, progress: bool, clip_seconds: float) ->
 
         raise Interrupted(trained.signal)
 
-    log.info("demo 4/5: converting the astronaut's clip to Grace Hopper's face")
+    log.info(
+        "demo 4/5: converting the astronaut's clip to Grace Hopper's face, four times (video, gif, preview "
+        "and the untrained network's video; the clips have no sound)"
+    )
     alignments = faces[0] / ALIGNMENTS_NAME
     video, gif, preview = out / "demo.mp4", out / "demo.gif", out / "preview.png"
     middle = round(clip_seconds * CLIP_FPS) // 4  # the camera is closest here
-    for output, extra in ((video, {}), (gif, {"width": 256}), (preview, {"preview": middle})):
+    for number, (output, extra) in enumerate(
+        ((video, {}), (gif, {"width": 256}), (preview, {"preview": middle}))
+    ):
         options = ConvertOptions(
             model=model_dir, output=output, alignments=alignments, overwrite=True, progress=progress, **extra
         )
-        convert(clips[0], options)
+        with _details_quieted(NO_SOUND_LOGGER, *([CONVERT_LOGGER] if number else [])):
+            convert(clips[0], options)
     untrained_video = work / "untrained.mp4"
-    convert(
-        clips[0],
-        ConvertOptions(model=model_dir, output=untrained_video, alignments=alignments, progress=progress),
-        model=_untrained_model(config.centering),
-    )
+    with _details_quieted(NO_SOUND_LOGGER, CONVERT_LOGGER):
+        convert(
+            clips[0],
+            ConvertOptions(model=model_dir, output=untrained_video, alignments=alignments, progress=progress),
+            model=_untrained_model(config.centering),
+        )
     loss_plot = out / "loss.png"
     shutil.copyfile(model_dir / "loss.png", loss_plot)
 

@@ -26,9 +26,7 @@ import math
 import multiprocessing
 import multiprocessing.forkserver
 import os
-import re
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -44,6 +42,7 @@ from faceswap.alignments import (
     SourceInfo,
     default_output_dir,
 )
+from faceswap.crop_names import is_crop_of
 from faceswap.errors import FaceswapError, InputError, OutputError
 from faceswap.extract_worker import (
     Chunk,
@@ -53,17 +52,18 @@ from faceswap.extract_worker import (
     reference_identity,
     run_chunk,
 )
+from faceswap.file_types import IMAGE_SUFFIXES
 from faceswap.fileio import (
     ensure_output_dir,
     remove_quietly,
     remove_stale_temporaries,
-    safe_name,
     unique_safe_names,
 )
 from faceswap.identity import SAME_PERSON_THRESHOLD
 from faceswap.locks import lock_outputs, lock_path
-from faceswap.media.reader import IMAGE_SUFFIXES, VideoSource, list_images, list_videos, read_image
+from faceswap.media.reader import VideoSource, list_images, list_videos, read_image
 from faceswap.paths import guard_outputs
+from faceswap.progress import progress_bar
 from faceswap.signals import hangup_ignored, signal_name
 from faceswap.smooth import SMOOTH_RADIUS, SMOOTH_SIGMA_FRAMES, SMOOTH_SIGMA_IOD
 from faceswap.track import DETECT_INTERVAL, DETECTION_FACE_PX
@@ -179,7 +179,7 @@ class ExtractOptions:
 
 
 @dataclass
-class Summary:
+class ExtractResult:
     """What an extract run did (added up over all sources)."""
 
     sources: int = 0
@@ -274,9 +274,6 @@ def _source_info(source: _Source) -> SourceInfo:
     return SourceInfo(str(source.path), "images", len(source.images))
 
 
-_CROP_PATTERN = r"_\d{6,}_\d+\.png"
-
-
 def _prepare_output(source: _Source, info: SourceInfo, options: ExtractOptions) -> Alignments:
     """Create the output folder; load the file to resume, or refuse to mix two runs."""
     ensure_output_dir(source.out_dir)
@@ -301,15 +298,30 @@ def _prepare_output(source: _Source, info: SourceInfo, options: ExtractOptions) 
             )
         return previous
     if not options.overwrite:
+        if _finished(source, info, settings, options, path):
+            raise OutputError(
+                f"{source.out_dir} already holds a finished extract ({ALIGNMENTS_NAME}); "
+                "pass --overwrite to start again"
+            )
         raise OutputError(
             f"{source.out_dir} already holds an extract ({ALIGNMENTS_NAME}); "
             "pass --resume to finish it or --overwrite to start again"
         )
-    pattern = re.compile(re.escape(safe_name(Path(info.path).stem)) + _CROP_PATTERN)
+    stem = Path(info.path).stem
     for old in source.out_dir.iterdir():
-        if old.name == ALIGNMENTS_NAME or pattern.fullmatch(old.name):
+        if old.name == ALIGNMENTS_NAME or is_crop_of(old.name, stem):
             remove_quietly(old)
     return fresh
+
+
+def _finished(source: _Source, info: SourceInfo, settings: dict, options: ExtractOptions, path: Path) -> bool:
+    """Whether the alignments file at ``path`` is a finished extract of this source with these settings."""
+    try:
+        previous = Alignments.load(path)
+        previous.check_source(info, path)
+    except FaceswapError:
+        return False
+    return previous.settings == settings and not _chunks(source, previous, options, None)
 
 
 def chunk_frames(frame_count: int, most: int = CHUNK_FRAMES) -> int:
@@ -488,12 +500,12 @@ def _start_forkserver() -> None:
 # The run
 
 
-def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Summary:
+def extract(input_path: Path | str, options: ExtractOptions | None = None) -> ExtractResult:
     """Extract the faces of a video, gif, image, folder of images or folder of videos.
 
     Returns
     -------
-    Summary
+    ExtractResult
         Counts over all sources; each source's alignments file and crops are in
         its output folder (``summary.outputs``).
 
@@ -534,7 +546,7 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
         if options.min_size > DETECTION_FACE_PX
         else 1.0,
     )
-    summary = Summary()
+    summary = ExtractResult()
     # Held until the workers are gone (they write into the outputs); taken before they start.
     with contextlib.ExitStack() as locks:
         locks.enter_context(lock_outputs([output], "extract"))
@@ -569,7 +581,7 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
 
 
 def _extract_source(
-    source: _Source, options: ExtractOptions, pool: _Pool, reference, summary: Summary
+    source: _Source, options: ExtractOptions, pool: _Pool, reference, summary: ExtractResult
 ) -> None:
     info = _source_info(source)
     alignments = _prepare_output(source, info, options)
@@ -614,28 +626,14 @@ def _extract_source(
 
 @contextlib.contextmanager
 def _progress_bar(name: str, total: int, enabled: bool, pool: _Pool) -> Iterator[Callable[[], None]]:
-    """A tqdm bar on stderr fed from the workers' shared counters; yields its update function."""
-    from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
+    """A progress bar fed from the workers' shared counters; yields its update function."""
     with pool.progress.get_lock():
         pool.progress[0] = pool.progress[1] = 0
-    bar = tqdm(
-        total=total,
-        desc=name,
-        unit="frame",
-        disable=not enabled,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        leave=True,
-    )
 
-    def update() -> None:
-        frames, faces = pool.progress[0], pool.progress[1]
-        if frames > bar.n:
-            bar.update(frames - bar.n)
-            bar.set_postfix(faces=faces, refresh=False)
+    with progress_bar(total, name, enabled) as bar:
 
-    with bar, logging_redirect_tqdm(loggers=[logging.getLogger("faceswap")]):
+        def update() -> None:
+            bar.advance_to(pool.progress[0], faces=pool.progress[1])
+
         yield update
         update()

@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 
 from faceswap.align import alignment_matrix, crop_face, crop_matrix, transform_points
-from faceswap.alignments import Face, FrameRecord, crop_file_name
+from faceswap.alignments import Face, FrameRecord
+from faceswap.crop_names import crop_file_name
 from faceswap.crops import CropInfo, write_crop
 from faceswap.detect import FaceDetector, LandmarkPredictor
 from faceswap.errors import FaceswapError, MediaError

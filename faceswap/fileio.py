@@ -140,6 +140,28 @@ def remove_quietly(path: Path) -> None:
 
 
 @contextlib.contextmanager
+def folder_in_the_making(final: Path) -> Iterator[Path]:
+    """A new folder under a temporary name beside ``final``, for the block to fill and rename to ``final``.
+
+    Raises
+    ------
+    OutputError
+        When the block (or making the folder) fails with an ``OSError``. On any
+        failure the temporary folder and what it holds are removed.
+    """
+    temp = temporary_path(final)
+    try:
+        temp.mkdir()
+        yield temp
+    except OSError as error:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise OutputError(describe_os_error(error, final)) from error
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_write(path: Path | str, mode: str = "wb", *, durable: bool = True) -> Iterator[IO[Any]]:
     """Open a temporary file that replaces ``path`` only if the block succeeds.
 

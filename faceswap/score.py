@@ -43,6 +43,7 @@ from faceswap.faces import FaceFinder, LargestFaceSearch
 from faceswap.identity import SAME_PERSON_THRESHOLD, FaceEmbedder, distance, identity_of_photos
 from faceswap.media.reader import Frame, list_images, open_source
 from faceswap.pose import angle_difference, head_pose
+from faceswap.progress import progress_bar
 from faceswap.score_measures import expression_difference, face_region_mask, jitter, psnr
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class FrameScore:
 
 
 @dataclass
-class ScoreReport:
+class ScoreResult:
     """Summary figures and per-frame values."""
 
     frames: int
@@ -182,7 +183,7 @@ def score(
     centering: str = DEFAULT_CENTERING,
     identities: tuple[np.ndarray, np.ndarray | None] | None = None,
     progress: bool = True,
-) -> ScoreReport:
+) -> ScoreResult:
     """Score a swapped clip against its original.
 
     Parameters
@@ -215,8 +216,6 @@ def score(
         When inputs are missing, differ in frame count or size, or no face is
         found in the target (or source) photos.
     """
-    from tqdm import tqdm
-
     if identity_every < 1:
         raise InputError("--identity-every must be at least 1")
     if model_size < 8:
@@ -236,9 +235,7 @@ def score(
     rows: list[FrameScore] = []
     original_track: list[np.ndarray | None] = []
     swapped_track: list[np.ndarray | None] = []
-    for number, (first, second) in enumerate(
-        tqdm(pairs, total=count, desc="score", unit="frame", disable=not progress)
-    ):
+    for number, (first, second) in enumerate(progress_bar(count, "score", progress).wrap(pairs)):
         if first.image.shape != second.image.shape:
             raise InputError(
                 f"frame {first.index}: the swapped frame is {second.image.shape[1]}x{second.image.shape[0]}, "
@@ -295,7 +292,7 @@ def _summarise(
     original_track: list[np.ndarray | None],
     swapped_track: list[np.ndarray | None],
     model_size: int,
-) -> ScoreReport:
+) -> ScoreResult:
     with_face = [r for r in rows if r.original_face]
     both = [r for r in with_face if r.swapped_face]
     identity_rows = [r for r in both if r.transferred is not None]
@@ -318,7 +315,7 @@ def _summarise(
     steadiness = None
     if jitter_original and jitter_swapped is not None:
         steadiness = jitter_swapped / jitter_original
-    return ScoreReport(
+    return ScoreResult(
         frames=len(rows),
         frames_with_face=len(with_face),
         lost_faces=len(with_face) - len(both),
@@ -342,7 +339,7 @@ def _summarise(
     )
 
 
-def format_report(report: ScoreReport) -> str:
+def format_report(report: ScoreResult) -> str:
     """The report as a readable table for the terminal."""
 
     def show(value: float | None, pattern: str) -> str:

@@ -21,7 +21,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 #: The signals that end a run the way Ctrl-C does (SIGHUP where the platform has it).
 TERMINATION_SIGNALS: tuple[signal.Signals, ...] = tuple(
@@ -63,6 +64,23 @@ def _in_main_thread() -> bool:
 
 
 @contextlib.contextmanager
+def _handled(handler: Any, signals: Sequence[int]) -> Iterator[None]:
+    """``handler`` for ``signals`` within the block, the previous handlers restored afterwards.
+
+    Outside the main thread (where Python cannot install handlers) it does nothing.
+    """
+    if not (signals and _in_main_thread()):
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextlib.contextmanager
 def termination_raises() -> Iterator[None]:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread.
 
@@ -72,9 +90,6 @@ def termination_raises() -> Iterator[None]:
     Outside the main thread (where Python cannot install handlers) it does
     nothing.
     """
-    if not _in_main_thread():
-        yield
-        return
     raised: list[int] = []
 
     def handler(signum: int, frame: object) -> None:
@@ -83,12 +98,8 @@ def termination_raises() -> Iterator[None]:
         raised.append(signum)
         raise Interrupted(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in TERMINATION_SIGNALS}
-    try:
+    with _handled(handler, TERMINATION_SIGNALS):
         yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 @contextlib.contextmanager
@@ -100,9 +111,6 @@ def stop_requests(request: Callable[[int], None]) -> Iterator[None]:
     previous handlers are restored afterwards. Outside the main thread it does
     nothing.
     """
-    if not _in_main_thread():
-        yield
-        return
     received: list[int] = []
 
     def handler(signum: int, frame: object) -> None:
@@ -111,12 +119,8 @@ def stop_requests(request: Callable[[int], None]) -> Iterator[None]:
             raise Interrupted(received[0])
         request(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in TERMINATION_SIGNALS}
-    try:
+    with _handled(handler, TERMINATION_SIGNALS):
         yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def ignore_termination_in_worker() -> None:
@@ -142,14 +146,8 @@ def hangup_ignored() -> Iterator[None]:
     tracker would then print tracebacks about resources it never saw.
     Outside the main thread it does nothing.
     """
-    if not (_in_main_thread() and hasattr(signal, "SIGHUP")):
+    with _handled(signal.SIG_IGN, (signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()):
         yield
-        return
-    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGHUP, previous)
 
 
 def exit_guard(code: int, grace: float = EXIT_GRACE_S) -> None:

@@ -34,8 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench_support import default_faces
 
 #: One face in this many is held back for measuring.
 HOLD_OUT = 5
@@ -73,21 +72,6 @@ def split_faces(folder: Path, scratch: Path, name: str) -> tuple[Path, Path]:
     for number, path in enumerate(crops):
         shutil.copy2(path, (held if number % HOLD_OUT == HOLD_OUT - 1 else train) / path.name)
     return train, held
-
-
-def default_faces(scratch: Path, frames: int) -> tuple[Path, Path]:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import DATA_DIR, make_face_crops
-
-    folders = []
-    for name in ("d18", "d19"):
-        video = DATA_DIR / "video" / f"{name}.mp4"
-        if not video.is_file():
-            sys.exit(f"bench_recipe: {video} is missing; pass --faces-a and --faces-b")
-        folder = scratch / f"faces_{name}"
-        make_face_crops(video, folder, frames)
-        folders.append(folder)
-    return folders[0], folders[1]
 
 
 def parse_recipe(words: list[str]) -> tuple[str, dict]:
@@ -178,7 +162,7 @@ def main() -> int:
         if args.faces_a and args.faces_b:
             sources = (args.faces_a, args.faces_b)
         else:
-            sources = default_faces(scratch, args.frames)
+            sources = default_faces(scratch, args.frames, "bench_recipe")
         splits = [split_faces(folder, scratch, name) for folder, name in zip(sources, "ab", strict=True)]
         faces = (splits[0][0], splits[1][0])
         held = (splits[0][1], splits[1][1])

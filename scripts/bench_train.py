@@ -46,8 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench_support import default_faces
 
 SOURCES = ("pipeline", "constant")
 
@@ -94,21 +93,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--xla", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     return parser.parse_args()
-
-
-def default_faces(scratch: Path) -> tuple[Path, Path]:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import DATA_DIR, make_face_crops
-
-    folders = []
-    for name in ("d18", "d19"):
-        video = DATA_DIR / "video" / f"{name}.mp4"
-        if not video.is_file():
-            sys.exit(f"bench_train: {video} is missing; pass --faces-a and --faces-b")
-        folder = scratch / f"faces_{name}"
-        make_face_crops(video, folder, 40)
-        folders.append(folder)
-    return folders[0], folders[1]
 
 
 def step_timer():
@@ -241,7 +225,11 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_train_") as scratch_name:
         scratch = Path(scratch_name)
-        faces = (args.faces_a, args.faces_b) if args.faces_a and args.faces_b else default_faces(scratch)
+        faces = (
+            (args.faces_a, args.faces_b)
+            if args.faces_a and args.faces_b
+            else default_faces(scratch, 40, "bench_train")
+        )
         from faceswap.runtime import GPUS
 
         device = f"GPU x{len(GPUS)}" if GPUS else f"CPU ({os.cpu_count()} cores)"

@@ -61,9 +61,7 @@ def video_d19() -> Path:
     return require_data("video", "d19.mp4")
 
 
-def make_face_crops(
-    video: Path, folder: Path, frames: int, size: int = 256, start: int = 0
-) -> list[Path]:
+def make_face_crops(video: Path, folder: Path, frames: int, size: int = 256, start: int = 0) -> list[Path]:
     """Aligned crops (with metadata) of the largest face in ``frames`` frames of ``video`` from ``start``.
 
     Built from the foundation modules alone (the largest face found afresh in
@@ -71,6 +69,7 @@ def make_face_crops(
     and convert do not depend on the extract pipeline.
     """
     from faceswap.align import CROP_PADDING, crop_face, crop_matrix, transform_points
+    from faceswap.crop_names import crop_file_name
     from faceswap.crops import CropInfo, write_crop
     from faceswap.faces import FaceFinder
     from faceswap.media.reader import VideoSource
@@ -91,7 +90,7 @@ def make_face_crops(
             frame=frame.index,
             face=0,
         )
-        path = folder / f"{video.stem}_{frame.index:06d}_0.png"
+        path = folder / crop_file_name(video.stem, frame.index, 0)
         write_crop(path, crop, info)
         written.append(path)
     return written

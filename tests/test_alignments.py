@@ -16,7 +16,6 @@ from faceswap.alignments import (
     Face,
     FrameRecord,
     SourceInfo,
-    crop_file_name,
     default_output_dir,
     find_alignments,
 )
@@ -219,13 +218,6 @@ def test_oversized_file_is_refused_before_parsing(tmp_path: Path, monkeypatch: p
 def test_missing_file() -> None:
     with pytest.raises(AlignmentsError, match="no such alignments file"):
         Alignments.load("/nonexistent/alignments.json")
-
-
-def test_crop_names_are_safe_and_lead_back_to_the_frame() -> None:
-    assert crop_file_name("clip", 12, 1) == "clip_000012_1.png"
-    hostile = crop_file_name("../../etc/pass\nwd", 3, 0)
-    assert "/" not in hostile and "\n" not in hostile and not hostile.startswith(".")
-    assert hostile.endswith("_000003_0.png")
 
 
 def test_find_alignments_looks_beside_the_input_then_here(tmp_path: Path, monkeypatch) -> None:

@@ -86,3 +86,13 @@ def test_usage_errors_are_one_line() -> None:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "error:" in lines[0], result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_the_shared_identity_threshold_is_the_pipelines() -> None:
+    from faceswap.cli.options import IDENTITY_THRESHOLD
+    from faceswap.convert import ConvertOptions
+    from faceswap.extract import ExtractOptions
+    from faceswap.identity import SAME_PERSON_THRESHOLD
+
+    assert IDENTITY_THRESHOLD == SAME_PERSON_THRESHOLD
+    assert ExtractOptions().identity_threshold == ConvertOptions().identity_threshold == SAME_PERSON_THRESHOLD

@@ -54,6 +54,10 @@ def test_missing_model(tmp_path: Path, capsys) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     assert_refused(capsys, tmp_path / "out.mp4", video, "-m", empty, message="not a model folder")
+    existing = tmp_path / "old.mp4"
+    existing.write_bytes(b"precious")  # the missing model is what is said, not the existing output
+    code, lines = run_main(capsys, video, "-m", tmp_path / "nowhere", "-o", existing)
+    assert code == 1 and len(lines) == 1 and "no such model folder" in lines[0], lines
 
 
 @pytest.mark.parametrize("claimed", ["original", "original128"])
@@ -206,13 +210,13 @@ def test_every_option_reaches_the_pipeline(tmp_path: Path, monkeypatch, capsys) 
     """The command line builds exactly the ConvertOptions the Python API (and the demo) would."""
     import faceswap.convert
     from faceswap.blend import BlendOptions
-    from faceswap.convert import ConvertOptions, ConvertSummary
+    from faceswap.convert import ConvertOptions, ConvertResult
 
     seen: list[tuple[Path, ConvertOptions]] = []
 
-    def fake_convert(input_path: Path, options: ConvertOptions) -> ConvertSummary:
+    def fake_convert(input_path: Path, options: ConvertOptions) -> ConvertResult:
         seen.append((input_path, options))
-        return ConvertSummary(options.output or Path("x"))
+        return ConvertResult(options.output or Path("x"))
 
     monkeypatch.setattr(faceswap.convert, "convert", fake_convert)
     args = ["in.mp4", "-m", "model", "-o", "out.gif", "-a", "al.json", "--direction", "b2a"]

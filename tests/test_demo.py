@@ -114,9 +114,10 @@ def test_a_short_demo_writes_every_output(tmp_path: Path) -> None:
     (out / MARKER).write_text("an earlier run")
     (out / "demo.mp4").write_bytes(b"an earlier, broken output")  # replaced, not refused
     code = (
-        "import sys\n"
+        "import logging, sys\n"
         "from faceswap.demo import run_demo\n"
         "if __name__ == '__main__':\n"
+        "    logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
         f"    print(run_demo({str(out)!r}, 0.1, progress=False, clip_seconds=1.0).format())\n"
     )
     result = subprocess.run(
@@ -124,6 +125,9 @@ def test_a_short_demo_writes_every_output(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "identity transfer to grace_hopper" in result.stdout
+    said = result.stderr.splitlines()
+    assert not any("no audio" in line for line in said)  # the demo's own clips: it says so once itself
+    assert sum(line.startswith("model: ") for line in said) == 1  # not once for each of four converts
 
     clip = probe_video(out / "work" / "astronaut.mp4")
     video = probe_video(out / "demo.mp4")

@@ -84,6 +84,9 @@ def test_interrupted_then_resumed_equals_one_full_run(tmp_path: Path, full_run, 
     assert summary.skipped_frames == len(done) and summary.frames == 216 - len(done)
     assert frames_json(output) == frames_json(full_run[0])
     assert sorted(p.name for p in output.glob("*.png")) == sorted(p.name for p in full_run[0].glob("*.png"))
+    with pytest.raises(OutputError, match="finished extract") as refused:  # nothing is left to resume
+        extract(video_d18, ExtractOptions(output=output, jobs=2, chunk_frames=CHUNK, progress=False))
+    assert "--resume" not in str(refused.value) and "--overwrite" in str(refused.value)
 
 
 def test_resume_with_other_settings_is_refused(tmp_path: Path, full_run, video_d18: Path) -> None:

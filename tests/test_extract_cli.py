@@ -61,9 +61,11 @@ def test_a_run_writes_the_default_output_and_a_summary(tmp_path: Path) -> None:
     assert sorted(alignments.frames) == list(range(0, 78, 6))
     assert "frames read: 13" in result.stderr and "faces dropped:" in result.stderr
     assert "Traceback" not in result.stderr
-    # A second run into the same folder is refused rather than mixed in.
+    # A second run into the same folder is refused rather than mixed in; nothing is left to resume.
     again = run_extract(str(video), "--every", "6", cwd=tmp_path)
-    assert again.returncode == 1 and "--resume" in again.stderr and len(again.stderr.splitlines()) == 1
+    assert again.returncode == 1 and len(again.stderr.splitlines()) == 1
+    assert "finished extract" in again.stderr and "--overwrite" in again.stderr
+    assert "--resume" not in again.stderr
 
 
 # Bad inputs (missing, empty, text, truncated, no media, bad options, references):

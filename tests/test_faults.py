@@ -39,10 +39,10 @@ from faceswap.fileio import TEMP_PREFIX
 from faceswap.model_folder import BEST_DIR, MODEL_FILE, STATE_FILE, read_state
 from tests.conftest import require_data
 from tests.convert_support import excerpt
+from tests.process_support import assert_group_gone, in_own_session
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc and POSIX signals")
 
-ROOT = Path(__file__).resolve().parents[1]
 SEED = 20260606
 CLIP_FRAMES = 64
 #: Kills per command (chained); 22 in all, at least 20 of them landing before the run ends.
@@ -81,21 +81,6 @@ class Tally:
 TALLY = Tally()
 
 
-def group_members(group: int) -> set[int]:
-    """Processes (not zombies) of process group ``group``, from /proc."""
-    members = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == group:
-            members.add(int(entry.name))
-    return members
-
-
 def run_faceswap(
     args: list[str],
     cwd: Path,
@@ -113,40 +98,23 @@ def run_faceswap(
     command = [sys.executable, "-c", python, *args] if python else [sys.executable, "-m", "faceswap", *args]
     log = cwd / f"stderr-{time.monotonic_ns()}.txt"
     started = time.monotonic()
-    with open(log, "wb") as stderr:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            start_new_session=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
-        )
+    with open(log, "wb") as stderr, in_own_session(command, cwd, stderr=stderr) as process:
+        if marker is not None:
+            while marker not in log.read_text(errors="replace") and process.poll() is None:
+                assert time.monotonic() - started < timeout, "the marker never came"
+                time.sleep(0.05)
+            started = time.monotonic()
+        wait = timeout if kill_after is None else kill_after
         try:
-            if marker is not None:
-                while marker not in log.read_text(errors="replace") and process.poll() is None:
-                    assert time.monotonic() - started < timeout, "the marker never came"
-                    time.sleep(0.05)
-                started = time.monotonic()
-            wait = timeout if kill_after is None else kill_after
-            try:
-                process.wait(timeout=wait)
-                killed = False
-            except subprocess.TimeoutExpired:
-                assert kill_after is not None, f"{args[0]} ran over {timeout} s"
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
-                killed = True
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+            process.wait(timeout=wait)
+            killed = False
+        except subprocess.TimeoutExpired:
+            assert kill_after is not None, f"{args[0]} ran over {timeout} s"
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+            killed = True
     seconds = time.monotonic() - started
-    deadline = time.monotonic() + 10
-    while (survivors := group_members(process.pid)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not survivors, f"processes of the killed command outlived it: {survivors}"
+    assert_group_gone(process.pid, "the killed command")
     text = log.read_text(errors="replace")
     log.unlink()
     print(f"{args[0]}: {'killed' if kill_after else 'ran'} {seconds:.1f} s (delay {kill_after})", flush=True)

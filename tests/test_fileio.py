@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,7 @@ from faceswap.fileio import (
     atomic_write,
     check_output_file,
     ensure_output_dir,
+    folder_in_the_making,
     remove_stale_temporaries,
     safe_name,
     write_bytes_atomic,
@@ -148,3 +150,17 @@ def test_remove_stale_temporaries_of_one_output(tmp_path: Path) -> None:
     (tmp_path / "out.mp4").write_bytes(b"the previous complete output")
     assert remove_stale_temporaries_of(tmp_path / "out.mp4") == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{TEMP_PREFIX}11111111-other.mp4", "out.mp4"]
+
+
+def test_a_folder_in_the_making_is_renamed_or_removed(tmp_path: Path) -> None:
+    final = tmp_path / "out"
+    with folder_in_the_making(final) as temp:
+        (temp / "a.txt").write_text("a")
+        temp.rename(final)
+    assert (final / "a.txt").read_text() == "a" and temporaries(tmp_path) == []
+    with pytest.raises(OutputError, match="out2"), folder_in_the_making(tmp_path / "out2") as temp:
+        (temp / "b.txt").write_text("b")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(KeyboardInterrupt), folder_in_the_making(tmp_path / "out3"):
+        raise KeyboardInterrupt
+    assert temporaries(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out"]

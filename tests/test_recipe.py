@@ -248,6 +248,16 @@ def test_the_bar_and_the_result_show_the_bias_corrected_average(
     assert resumed.smoothed_losses() == pytest.approx(expected)
 
 
+def test_a_run_on_a_clock_has_a_bar_in_time_with_the_time_left(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, capsys
+) -> None:
+    session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, tiny(), Hardware(progress=True))
+    result = session.run(time_limit=3.0)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"train {session.config.model}:") and "%|" in last and "<" in last
+    assert f"it {result.iteration} | loss A" in last and "it/s" not in last
+
+
 # -- starting from another model -----------------------------------------------------------------
 
 

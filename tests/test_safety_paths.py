@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceswap.alignments import ALIGNMENTS_NAME, Alignments, crop_file_name, default_output_dir
+from faceswap.alignments import ALIGNMENTS_NAME, Alignments, default_output_dir
 from faceswap.cli import main
+from faceswap.crop_names import crop_file_name
 from faceswap.errors import OutputError
 from faceswap.fileio import (
     TEMP_PREFIX,

@@ -29,14 +29,13 @@ from faceswap.model_folder import STATE_FILE, read_state
 from faceswap.signals import EXIT_GRACE_S
 from tests.conftest import require_data
 from tests.convert_support import excerpt, random_model_folder
-from tests.test_faults import EXTRACT, check_extract_output, check_model_folder, group_members, temporaries
+from tests.process_support import assert_group_gone, in_own_session, run_to_end, wait_until
+from tests.test_faults import EXTRACT, check_extract_output, check_model_folder, temporaries
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc and POSIX signals")
 
-ROOT = Path(__file__).resolve().parents[1]
 CLIP_FRAMES = 64
 LITE = ("--model", "lite", "--batch-size", "2", "--seed", "5", "--save-every", "1", "--preview-every", "1000")
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 @dataclass
@@ -64,32 +63,11 @@ def signalled(
     server) outlived it.
     """
     log = cwd / f"stderr-{time.monotonic_ns()}.txt"
-    with open(log, "wb") as stderr:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            start_new_session=True,
-            env=ENV,
-        )
-        try:
-            deadline = time.monotonic() + timeout
-            while not ready():
-                assert process.poll() is None, f"ended before the signal: {log.read_text()}"
-                assert time.monotonic() < deadline, "never got ready for the signal"
-                time.sleep(0.05)
-            (os.killpg if group else os.kill)(process.pid, sig)
-            process.wait(timeout=timeout)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while (survivors := group_members(process.pid)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not survivors, f"processes outlived the signalled command: {survivors}"
+    with open(log, "wb") as stderr, in_own_session(command, cwd, stderr=stderr) as process:
+        wait_until(ready, process, timeout, "never got ready for the signal", log=log)
+        (os.killpg if group else os.kill)(process.pid, sig)
+        process.wait(timeout=timeout)
+    assert_group_gone(process.pid, "the signalled command")
     text = log.read_text(errors="replace")
     log.unlink()
     return Ended(process.returncode, text.strip().splitlines(), text)
@@ -149,15 +127,7 @@ def test_extract_signalled_saves_and_resumes(workspace: Path, name: str, group: 
     assert temporaries(output) == []
     alignments = check_extract_output(output)
     assert alignments is not None and 0 < len(alignments.frames) < CLIP_FRAMES
-    again = subprocess.run(
-        [sys.executable, "-c", EXTRACT, "extract", *args, "--resume"],
-        cwd=workspace,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    again = run_to_end([sys.executable, "-c", EXTRACT, "extract", *args, "--resume"], workspace)
     assert again.returncode == 0, again.stderr
     finished = check_extract_output(output)
     assert finished is not None and len(finished.frames) == CLIP_FRAMES
@@ -175,15 +145,7 @@ def lite(workspace: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def clip_alignments(workspace: Path) -> Path:
-    done = subprocess.run(
-        faceswap("extract", "clip.mp4", "-o", "faces", "-q", "--jobs", "2"),
-        cwd=workspace,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    done = run_to_end(faceswap("extract", "clip.mp4", "-o", "faces", "-q", "--jobs", "2"), workspace)
     assert done.returncode == 0, done.stderr
     return workspace / "faces" / ALIGNMENTS_NAME
 
@@ -228,15 +190,7 @@ def test_train_signalled_saves_a_checkpoint_that_resumes(
     assert saved is not None and saved >= 1 and read_state(model).iteration == saved
     assert temporaries(model) == []
     if sig == signal.SIGTERM:
-        again = subprocess.run(
-            faceswap("train", "--resume", "-m", model, "--iterations", "1", "-q"),
-            cwd=workspace,
-            env=ENV,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
+        again = run_to_end(faceswap("train", "--resume", "-m", model, "--iterations", "1", "-q"), workspace)
         assert again.returncode == 0, again.stderr
         assert read_state(model).iteration == saved + 1
 
@@ -296,34 +250,19 @@ sys.exit(main())
 def test_an_error_in_training_ends_the_process(workspace: Path, faces_d18: Path, faces_d19: Path) -> None:
     log = workspace / "hang.txt"
     error_run = ["-m", str(workspace / "model-error"), *LITE]
-    with open(log, "wb") as stderr:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                HANGING_ERROR,
-                "train",
-                *map(str, (faces_d18, faces_d19)),
-                "-q",
-                *error_run,
-            ],
-            cwd=workspace,
-            stdin=subprocess.DEVNULL,
-            stderr=stderr,
-            env=ENV,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 240
-            while "internal error" not in log.read_text():
-                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
-            printed = time.monotonic()
-            code = process.wait(timeout=EXIT_GRACE_S + 30)
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    command = [
+        sys.executable,
+        "-c",
+        HANGING_ERROR,
+        "train",
+        *map(str, (faces_d18, faces_d19)),
+        "-q",
+        *error_run,
+    ]
+    with open(log, "wb") as stderr, in_own_session(command, workspace, stderr=stderr) as process:
+        wait_until(lambda: "internal error" in log.read_text(), process, 240, "no internal error", log=log)
+        printed = time.monotonic()
+        code = process.wait(timeout=EXIT_GRACE_S + 30)
     assert code == 1
     assert time.monotonic() - printed < EXIT_GRACE_S + 30
     text = log.read_text()
@@ -346,14 +285,9 @@ def test_workers_ignore_a_faceswap_folder_in_the_current_folder(workspace: Path,
     runner.write_text(RUNNER)
     output = tmp_path / "faces"
     quiet_2 = ["-q", "--jobs", "2"]
-    done = subprocess.run(
+    done = run_to_end(
         [sys.executable, str(runner), "extract", str(workspace / "clip.mp4"), "-o", str(output), *quiet_2],
-        cwd=here,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+        here,
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
@@ -378,27 +312,15 @@ def _workers_of(pid: int) -> set[int]:
 
 def test_a_killed_worker_is_reported_as_killed(workspace: Path, tmp_path: Path) -> None:
     output = tmp_path / "faces"
-    process = subprocess.Popen(
-        [sys.executable, "-c", EXTRACT, "extract", "clip.mp4", "-o", str(output), "-q", "--jobs", "2"],
-        cwd=workspace,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not (any(output.glob("*.png")) and (workers := _workers_of(process.pid))):
-            assert process.poll() is None and time.monotonic() < deadline, "no worker started"
-            time.sleep(0.05)
-        os.kill(min(workers), signal.SIGKILL)  # as the kernel's out-of-memory killer does
+    command = [sys.executable, "-c", EXTRACT, "extract", "clip.mp4", "-o", str(output), "-q", "--jobs", "2"]
+    with in_own_session(command, workspace, stderr=subprocess.PIPE, text=True) as process:
+
+        def workers() -> set[int]:
+            return _workers_of(process.pid) if any(output.glob("*.png")) else set()
+
+        wait_until(lambda: bool(workers()), process, 120, "no worker started")
+        os.kill(min(workers()), signal.SIGKILL)  # as the kernel's out-of-memory killer does
         _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
     assert process.returncode == 1, stderr
     assert stderr.strip().splitlines() == [
         "faceswap extract: error: a worker process was killed by SIGKILL (out of memory? try fewer --jobs)"

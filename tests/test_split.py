@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from faceswap.align import CROP_PADDING, MEAN_FACE, face_region
+from faceswap.crop_names import crop_file_name
 from faceswap.crops import CropInfo, read_crop_info, write_crop
 from faceswap.errors import InputError, OutputError
 from faceswap.train.split import split_faces, write_split
@@ -31,7 +32,7 @@ def write_faces(folder: Path, frames: dict[str, list[int]], faces_per_frame: int
         for frame in numbers:
             for face in range(faces_per_frame):
                 info = CropInfo(fake_landmarks(), 64, CROP_PADDING, source, frame, face)
-                path = folder / f"{Path(source).stem}_{frame:06d}_{face}.png"
+                path = folder / crop_file_name(Path(source).stem, frame, face)
                 write_crop(path, rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), info)
                 written.append(path)
     return written

@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from faceswap.cli.options import add_person_options, options_from
 from faceswap.cli.validators import finite_float, whole_number
 
 log = logging.getLogger("faceswap")
@@ -33,9 +34,9 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
             "when complete, and is labelled as synthetic in its metadata."
         ),
         epilog=(
-            "Examples: 'faceswap convert clip.mp4 -m models/me2you' writes ./clip_swapped.mp4; "
-            "'faceswap convert clip.mp4 -m models/me2you --preview 120' writes one PNG to judge the "
-            "options by; 'faceswap convert clip.mp4 -m models/me2you -o clip.gif --fps 12 --width 320' "
+            "Examples: 'faceswap convert clip.mp4 -m models/me-you' writes ./clip_swapped.mp4; "
+            "'faceswap convert clip.mp4 -m models/me-you --preview 120' writes one PNG to judge the "
+            "options by; 'faceswap convert clip.mp4 -m models/me-you -o clip.gif --fps 12 --width 320' "
             "makes a small gif."
         ),
     )
@@ -76,23 +77,11 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "from it (or from its subfolders) after extract is left as it is, and convert says how many "
         "(default: the alignments file's folder)",
     )
-    parser.add_argument(
-        "--reference",
-        nargs="+",
-        type=Path,
-        default=[],
-        metavar="PHOTO",
-        help="photos of the one person to swap: every other face is left as it is. Decided per face "
+    add_person_options(
+        parser,
+        "photos of the one person to swap: every other face is left as it is. Decided per face "
         "track (up to 7 faces of each compared, most must match), so a face never switches person "
         "within a shot (default: swap everybody)",
-    )
-    parser.add_argument(
-        "--identity-threshold",
-        type=float,
-        default=0.6,
-        metavar="D",
-        help="largest embedding distance to the reference that still counts as the same person; lower "
-        "is stricter (default: %(default)s, dlib's own threshold)",
     )
     parser.add_argument(
         "--direction",
@@ -214,33 +203,8 @@ def run(args: argparse.Namespace) -> int:
     from faceswap.blend import BlendOptions
     from faceswap.convert import ConvertOptions, convert
 
-    options = ConvertOptions(
-        model=args.model,
-        output=args.output,
-        alignments=args.alignments,
-        direction=args.direction,
-        frames=args.frames,
-        blend=BlendOptions(
-            mask=args.mask,
-            erode=args.erode,
-            blur=args.blur,
-            color=args.color,
-            seamless=args.seamless,
-            sharpen=args.sharpen,
-        ),
-        smooth=args.smooth,
-        crf=args.crf,
-        preset=args.preset,
-        fps=args.fps,
-        width=args.width,
-        batch_size=args.batch_size,
-        preview=args.preview,
-        faces=args.faces,
-        reference=list(args.reference),
-        identity_threshold=args.identity_threshold,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
+    blend = options_from(args, BlendOptions)
+    options = options_from(args, ConvertOptions, blend=blend, reference=list(args.reference))
     summary = convert(args.input, options)
     if args.preview is None:
         log.info("%s", summary.format())

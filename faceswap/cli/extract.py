@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from faceswap.cli.options import add_person_options, options_from
 from faceswap.cli.validators import finite_float, whole_number
 
 log = logging.getLogger("faceswap")
@@ -90,22 +91,10 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         help="detector upsampling steps when looking for new faces: each finds faces half as large "
         "(1: from about 40 px) at four times the cost (default: %(default)s)",
     )
-    parser.add_argument(
-        "--reference",
-        nargs="+",
-        type=Path,
-        default=[],
-        metavar="PHOTO",
-        help="photos of the person to keep: faces of anyone else are not recorded and are counted "
+    add_person_options(
+        parser,
+        "photos of the person to keep: faces of anyone else are not recorded and are counted "
         "as 'wrong person' (dlib face embeddings; default: keep everybody)",
-    )
-    parser.add_argument(
-        "--identity-threshold",
-        type=finite_float(),
-        default=0.6,
-        metavar="D",
-        help="largest embedding distance to the reference that still counts as the same person; "
-        "lower is stricter (default: %(default)s, dlib's own threshold)",
     )
     parser.add_argument(
         "--blur-threshold",
@@ -148,23 +137,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the extract pipeline with the parsed options and log the summary."""
     from faceswap.extract import ExtractOptions, extract
 
-    options = ExtractOptions(
-        output=args.output,
-        every=args.every,
-        min_size=args.min_size,
-        size=args.size,
-        detector=args.detector,
-        upsample=args.upsample,
-        reference=list(args.reference),
-        identity_threshold=args.identity_threshold,
-        max_faces=args.max_faces,
-        blur_threshold=args.blur_threshold,
-        smooth=args.smooth,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        jobs=args.jobs,
-        progress=not args.quiet,
-    )
+    options = options_from(args, ExtractOptions, reference=list(args.reference))
     summary = extract(args.input, options)
     log.info("%s", summary.format())
     return 0

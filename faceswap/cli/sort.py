@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from faceswap.cli.options import options_from
+
 log = logging.getLogger("faceswap")
 
 # Repeated here (not imported) so that --help does not load OpenCV or dlib;
@@ -119,19 +121,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the sort pipeline with the parsed options and log the summary."""
     from faceswap.sort import SortOptions, sort_faces
 
-    options = SortOptions(
-        by=args.by,
-        similar_to=list(args.similar_to),
-        output=args.output,
-        in_place=args.in_place,
-        copy=args.copy,
-        bins=args.bins,
-        threshold=args.threshold,
-        sheet=args.sheet,
-        per_page=args.per_page,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
+    options = options_from(args, SortOptions, similar_to=list(args.similar_to))
     result = sort_faces(args.faces, options)
     log.info("%s", result.format())
     return 0

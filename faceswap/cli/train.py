@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from faceswap.cli.options import options_from
 from faceswap.cli.validators import duration, finite_float, whole_number
 from faceswap.errors import InputError
 from faceswap.train.config import INIT_DECODERS, LOSSES, SCHEDULES
@@ -71,10 +72,10 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "examples:\n"
-            "  faceswap train faces/alice faces/bob -m models/alice-bob --model lite --time 30m\n"
-            "  faceswap train -m models/alice-bob --resume --iterations 5000\n"
-            "  faceswap train --pretrain faces/many-people -m models/pretrained --time 2h\n"
-            "  faceswap train faces/carol faces/dan --init-from models/pretrained --freeze-encoder 200\n"
+            "  faceswap train me_faces you_faces -m models/me-you --model lite --time 30m\n"
+            "  faceswap train -m models/me-you --resume --iterations 5000\n"
+            "  faceswap train --pretrain many_faces -m models/pretrained --time 2h\n"
+            "  faceswap train me_faces them_faces --init-from models/pretrained --freeze-encoder 200\n"
             "\n"
             "Model folder: model.keras (weights and optimizer state), state.json, best/ (the checkpoint\n"
             "with the lowest loss), preview.png, loss.png, timelapse/ and tensorboard/ when asked for.\n"
@@ -393,12 +394,7 @@ def _train(args: argparse.Namespace, model_dir: Path) -> int:
     """Train with the model folder locked (see :func:`run`)."""
     from faceswap.train import Hardware, TrainConfig, TrainingSession
 
-    hardware = Hardware(
-        mixed_precision=args.mixed_precision,
-        xla=args.xla,
-        distribute=args.distribute,
-        progress=not args.quiet,
-    )
+    hardware = options_from(args, Hardware)
     if args.resume:
         session = TrainingSession.resume(model_dir, args.faces_a, args.faces_b, hardware, **settings(args))
     else:

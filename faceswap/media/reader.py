@@ -26,16 +26,13 @@ import ffmpeg
 import numpy as np
 
 from faceswap.errors import InputError, MediaError
+from faceswap.file_types import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from faceswap.media.ffmpeg import ffmpeg_exe, file_url, input_options, summarize_stderr
 from faceswap.media.image_check import check_image
 from faceswap.media.probe import VideoInfo, check_frame_size, probe_video
 
 log = logging.getLogger(__name__)
 
-#: File endings read as still images.
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
-#: File endings read as videos when a folder of videos is given.
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".gif", ".wmv"})
 
 T = TypeVar("T")
 

@@ -75,7 +75,8 @@ def train(
         Go on training the model in ``model_dir``: iteration count, Adam's
         state, loss history and data order continue where they stopped.
     progress
-        Show a tqdm bar (iteration, loss A, loss B, faces/s) on stderr.
+        Show a progress bar on stderr (:mod:`faceswap.progress`): iterations or, with only
+        ``time_limit``, time, with loss A, loss B and faces/s.
     hardware
         Mixed precision, XLA, several devices (:class:`Hardware`); its
         ``progress`` is replaced by ``progress``.

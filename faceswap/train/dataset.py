@@ -37,13 +37,12 @@ from faceswap.align import CENTERINGS, CROP_PADDING, LEGACY, MEAN_FACE, face_reg
 from faceswap.augment import AugmentConfig, source_extent
 from faceswap.crops import read_crop
 from faceswap.errors import InputError
+from faceswap.file_types import IMAGE_SUFFIXES
 from faceswap.landmarks import INNER
 from faceswap.mask_geometry import mask_outline
 
 log = logging.getLogger(__name__)
 
-#: File types read from a faces folder (crops are PNG; other images have no landmarks).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Below this many faces on a side, training works but the model generalises poorly.
 FEW_FACES = 100
 #: Stored faces hold the face region at this many times the model's input size (at most: crops
@@ -382,14 +381,17 @@ def load_faces(
         face_box=expected.face_box,
         without_landmarks=missing,
     )
+    region_start, region_stop = expected.face_box
     log.info(
-        "faces %s: %d faces of %d px from %s, kept at %d px: %s in memory",
+        "faces %s: %d faces of %d px from %s, kept at %d px: %s in memory (the %d-px region the model "
+        "sees, plus the margin that augmentation's rotation, zoom and shift reach)",
         name,
         len(faces),
         expected.size,
         folder,
         expected.stored,
         format_bytes(faces.nbytes),
+        round(region_stop - region_start),
     )
     return faces
 

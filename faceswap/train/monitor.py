@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from faceswap.progress import progress_bar
 from faceswap.signals import signal_name
 
 if TYPE_CHECKING:
@@ -82,22 +83,17 @@ class RunMonitor:
 
     @contextlib.contextmanager
     def progress_bar(self) -> Iterator[None]:
-        """A tqdm bar on stderr (when enabled), with log lines printed above it."""
-        from tqdm import tqdm
-        from tqdm.contrib.logging import logging_redirect_tqdm
-
+        """The bar (when enabled): towards the last iteration, or the time limit, when there is one."""
         session = self.session
-        total = self.stop_iteration
-        self._bar = tqdm(
-            total=total,
-            initial=self.start_iteration,
-            desc=f"train {session.config.model}",
-            unit="it",
-            disable=not (session.hardware.progress and session.chief),
-            dynamic_ncols=True,
-            leave=True,
-        )
-        with self._bar, logging_redirect_tqdm(loggers=[logging.getLogger("faceswap")]):
+        enabled = session.hardware.progress and session.chief
+        description = f"train {session.config.model}"
+        if self.stop_iteration is None and self.time_limit is not None:
+            bar = progress_bar(self.time_limit, description, enabled, timed=True)
+        else:
+            bar = progress_bar(
+                self.stop_iteration, description, enabled, unit="it", initial=self.start_iteration
+            )
+        with bar as self._bar:
             yield
 
     # -- Keras callback hooks --------------------------------------------------------------------
@@ -149,10 +145,13 @@ class RunMonitor:
         if self._bar is None or self._bar.disable:
             return
         loss_a, loss_b = self.session.smoothed_losses()
-        self._bar.set_postfix_str(
-            f"loss A {loss_a:.4f} B {loss_b:.4f} | {self.faces_per_second:.1f} faces/s", refresh=False
-        )
-        self._bar.update(1)
+        text = f"loss A {loss_a:.4f} B {loss_b:.4f} | {self.faces_per_second:.1f} faces/s"
+        if self.stop_iteration is None and self.time_limit is not None:  # a bar in seconds
+            self._bar.set_postfix_str(f"it {self.session.state.iteration} | {text}")
+            self._bar.advance_to(min(int(self.seconds), self.time_limit))
+        else:
+            self._bar.set_postfix_str(text)
+            self._bar.update(1)
 
     def _stop_reason(self, iteration: int, now: float) -> str | None:
         if self.stop_signal is not None:

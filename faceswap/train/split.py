@@ -17,14 +17,13 @@ ranked by file name among the others.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from faceswap.crops import read_crop_info
 from faceswap.errors import InputError, OutputError
-from faceswap.fileio import describe_os_error, ensure_output_dir, link_or_copy, temporary_path
+from faceswap.fileio import ensure_output_dir, folder_in_the_making, link_or_copy
 
 #: Hold back one frame in this many by default.
 DEFAULT_EVERY = 10
@@ -142,19 +141,11 @@ def write_split(
         targets, (split.training, split.validation), (written.training, written.validation), strict=True
     ):
         ensure_output_dir(target.parent)
-        temporary = temporary_path(target)
-        try:
-            temporary.mkdir()
+        with folder_in_the_making(target) as temporary:
             for path in chosen:
                 link_or_copy(path, temporary / path.name)
             if target.exists():
                 target.rmdir()  # empty, checked above
             temporary.rename(target)
-        except OSError as error:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise OutputError(describe_os_error(error, target)) from error
-        except BaseException:
-            shutil.rmtree(temporary, ignore_errors=True)
-            raise
         out.extend(target / path.name for path in chosen)
     return written
