@@ -30,9 +30,9 @@ from faceswap.convert import ConvertOptions, convert, default_output
 from faceswap.convert_plan import make_plan
 from faceswap.fileio import TEMP_PREFIX
 from faceswap.landmarks import face_hull
-from faceswap.media.probe import probe_video
+from faceswap.media.probe import probe_video, read_metadata
 from faceswap.media.reader import VideoSource
-from faceswap.media.writer import gif_frame_count, read_metadata, synthetic_label
+from faceswap.media.writer import gif_frame_count, synthetic_label
 from faceswap.score import face_region_mask, jitter, psnr
 from tests.conftest import require_data
 from tests.convert_support import (

@@ -13,7 +13,7 @@ from PIL import Image
 from faceswap.errors import OutputError
 from faceswap.fileio import TEMP_PREFIX
 from faceswap.media.ffmpeg import run_ffmpeg
-from faceswap.media.probe import probe_video
+from faceswap.media.probe import probe_video, read_metadata, video_delay
 from faceswap.media.reader import VideoSource
 from faceswap.media.writer import (
     FrameSpec,
@@ -24,9 +24,7 @@ from faceswap.media.writer import (
     gif_frame_count,
     open_writer,
     output_kind,
-    read_metadata,
     synthetic_label,
-    video_delay,
 )
 from faceswap.paths import FOLDER_MARKER
 from tests.test_media import make_video

@@ -26,7 +26,7 @@ import ffmpeg
 import numpy as np
 
 from faceswap.errors import InputError, MediaError
-from faceswap.media.ffmpeg import ffmpeg_exe, file_url, input_options, summarize_stderr
+from faceswap.media.ffmpeg import QUIET, command, file_url, graph_args, input_options, summarize_stderr
 from faceswap.media.image_check import check_image
 from faceswap.media.probe import VideoInfo, check_frame_size, probe_video
 
@@ -179,7 +179,7 @@ class VideoSource:
         output = stream["v:0"].output(
             "pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough", **{"frames:v": stop - start}
         )
-        return ffmpeg.compile(output, cmd=[ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"])
+        return command(QUIET, graph_args(output, overwrite=False))
 
 
 def _read_exactly(stream: object, buffer: bytearray) -> bool:
