@@ -221,6 +221,26 @@ def test_gif_keeps_slow_rates_and_every_frame(tmp_path: Path) -> None:
     assert probe_video(out).frame_count == 12
 
 
+@pytest.mark.parametrize(("count", "fps", "cap"), [(45, Fraction(30000, 1001), 10), (20, Fraction(30), 12.5)])
+def test_a_capped_gif_shows_only_the_frames_it_says_it_keeps(
+    tmp_path: Path, count: int, fps: Fraction, cap: float
+) -> None:
+    """Frames the cap drops never reach the encoder, so the converter may leave them unconverted."""
+    out = tmp_path / "capped.gif"
+    writer = GifWriter(out, FrameSpec(64, 48, fps), max_fps=cap)
+    shown = writer.frames_shown(count)
+    assert sum(shown) == gif_frame_count(count, fps, cap) < count
+    frames = frames_of(count, 64, 48)
+    write_all(
+        writer, [frame if keep else np.zeros_like(frame) for frame, keep in zip(frames, shown, strict=True)]
+    )
+    with Image.open(out) as image:
+        assert image.n_frames == sum(shown)
+        for number in range(image.n_frames):
+            image.seek(number)
+            assert np.asarray(image.convert("RGB")).mean() > 40  # no dropped (black) frame is shown
+
+
 def test_gif_frame_count_follows_ffmpeg_rounding() -> None:
     assert gif_frame_count(216, Fraction(30), 15) == 108
     assert gif_frame_count(215, Fraction(30), 15) == 108

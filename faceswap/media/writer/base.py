@@ -43,6 +43,14 @@ class FrameWriter(Protocol):
         """Remove everything written so far."""
         ...
 
+    def frames_shown(self, count: int) -> list[bool]:
+        """For each of ``count`` frames written in order, whether the output shows it.
+
+        A gif whose rate is capped drops frames; a frame the output does not
+        show need not be converted (it may be written as it is).
+        """
+        ...
+
 
 @dataclass(frozen=True)
 class FrameSpec:
@@ -105,6 +113,10 @@ class BaseWriter:
         """Append one RGB frame (``name``: a file name hint, used by frames folders)."""
         raise NotImplementedError
 
+    def frames_shown(self, count: int) -> list[bool]:
+        """Whether the output shows each of ``count`` frames written in order (see :class:`FrameWriter`)."""
+        return [True] * count
+
     def close(self) -> None:
         """Finish, check and publish the output."""
         raise NotImplementedError
@@ -136,9 +148,17 @@ class PipeWriter(BaseWriter):
 
     def _times_encoded(self) -> int:
         """How many times the next frame goes to the encoder (1 unless the spec has frame times)."""
+        repeats = self._constant_rate_repeats()
+        if repeats is None:
+            return 1
+        index = self.frames_written
+        return repeats[index] if index < len(repeats) else 1
+
+    def _constant_rate_repeats(self) -> list[int] | None:
+        """How often each frame is shown at the spec's constant rate; ``None`` when the rate is constant."""
         spec = self.spec
         if spec.frame_times is None or spec.duration is None:
-            return 1
+            return None
         if self._repeats is None:
             self._repeats = constant_rate_repeats(spec.frame_times, spec.duration, spec.fps)
             log.info(
@@ -148,8 +168,12 @@ class PipeWriter(BaseWriter):
                 len(spec.frame_times),
                 sum(self._repeats),
             )
-        index = self.frames_written
-        return self._repeats[index] if index < len(self._repeats) else 1
+        return self._repeats
+
+    def frames_shown(self, count: int) -> list[bool]:
+        """Whether each frame is shown: all are, but those a variable rate drops."""
+        repeats = self._constant_rate_repeats() or []
+        return [index >= len(repeats) or repeats[index] > 0 for index in range(count)]
 
     def write(self, image: np.ndarray, name: str | None = None) -> None:
         """Encode one frame (as often as its display time at the spec's rate asks)."""
