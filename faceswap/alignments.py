@@ -51,7 +51,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -61,6 +61,9 @@ from faceswap.fileio import atomic_write, is_safe_name, safe_name
 from faceswap.fingerprint import PATTERN as FINGERPRINT_PATTERN
 from faceswap.fingerprint import file_fingerprint, short
 from faceswap.media.probe import MAX_FRAME_PIXELS, MAX_FRAMES, VideoInfo
+
+if TYPE_CHECKING:
+    from faceswap.media.reader import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +171,19 @@ class SourceInfo:
     duration: float | None = None
     #: :func:`faceswap.fingerprint.file_fingerprint` of a video (``None``: not recorded).
     fingerprint: str | None = None
+
+    @classmethod
+    def of(cls, source: FrameSource) -> SourceInfo:
+        """What an alignments file records of ``source``: see :meth:`of_video`; images: their count.
+
+        Raises
+        ------
+        MediaError
+            When a video's file cannot be read.
+        """
+        if source.video_info is not None:
+            return cls.of_video(source.path, source.video_info)
+        return cls(str(source.path), "images", source.frame_count)
 
     @classmethod
     def of_video(cls, path: Path | str, info: VideoInfo) -> SourceInfo:
@@ -285,6 +301,29 @@ class Alignments:
                 f"(content {short(mine.fingerprint)}), not for {other.path} "
                 f"(content {short(other.fingerprint)})"
             )
+
+    def check_made_from(self, source: FrameSource, file: Path | str) -> None:
+        """Refuse to apply these alignments to ``source`` unless they were made from it.
+
+        :meth:`check_source` on its :meth:`SourceInfo.of`, and for images each
+        recorded file name against the image of that frame.
+
+        Raises
+        ------
+        AlignmentsError
+            Naming what differs.
+        """
+        self.check_source(SourceInfo.of(source), file)
+        for index, record in self:
+            if (
+                record.name is not None
+                and index < len(source.files)
+                and record.name != source.files[index].name
+            ):
+                raise AlignmentsError(
+                    f"{file} was made for other images (frame {index} is {record.name}, "
+                    f"here it is {source.files[index].name})"
+                )
 
     def save(self, path: Path | str) -> None:
         """Write the file atomically: a crash leaves the previous version intact."""

@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from faceswap.align import DEFAULT_CROP_SIZE, LEGACY, crop_face, face_region, model_padding
-from faceswap.alignments import Alignments, Face, SourceInfo, find_alignments
+from faceswap.alignments import Alignments, Face, find_alignments
 from faceswap.blend import BlendOptions, SwappedFace, paste_faces
 from faceswap.color import COLOR_METHODS
 from faceswap.convert_plan import (
@@ -53,17 +53,18 @@ from faceswap.convert_plan import (
     progress_bar,
 )
 from faceswap.convert_select import drop_deleted_crops, keep_person
-from faceswap.errors import AlignmentsError, InputError, ModelError, OutputError
+from faceswap.errors import InputError, ModelError, OutputError
 from faceswap.fileio import check_output_file, safe_name, write_bytes_atomic
 from faceswap.identity import SAME_PERSON_THRESHOLD, identity_of_photos
 from faceswap.locks import lock_outputs
 from faceswap.mask import MASK_KINDS
-from faceswap.media.reader import IMAGE_SUFFIXES, Frame, ImageSource, VideoSource, open_source, prefetch
+from faceswap.media.reader import IMAGE_SUFFIXES, Frame, FrameSource, open_source, prefetch
 from faceswap.media.writer import (
     DEFAULT_CRF,
     DEFAULT_GIF_FPS,
     DEFAULT_PRESET,
     FrameSpec,
+    FrameWriter,
     check_output,
     check_settings,
     encode_png,
@@ -266,14 +267,7 @@ def default_output(input_path: Path, preview: int | None = None) -> Path:
     return Path(f"{stem}_swapped{'.gif' if suffix == '.gif' else '.mp4'}")
 
 
-def source_info(source: VideoSource | ImageSource) -> SourceInfo:
-    """What an alignments file records of ``source`` (to check one against it)."""
-    if isinstance(source, VideoSource):
-        return SourceInfo.of_video(source.path, source.info)
-    return SourceInfo(str(source.path), "images", source.frame_count)
-
-
-def load_alignments(path: Path, source: VideoSource | ImageSource) -> Alignments:
+def load_alignments(path: Path, source: FrameSource) -> Alignments:
     """Load an alignments file and check it was made from ``source``.
 
     Raises
@@ -282,19 +276,12 @@ def load_alignments(path: Path, source: VideoSource | ImageSource) -> Alignments
         When it is missing, invalid, or of another video (frame count, size, or image names).
     """
     alignments = Alignments.load(path)
-    alignments.check_source(source_info(source), path)
-    if isinstance(source, ImageSource):
-        for index, record in alignments:
-            if record.name is not None and record.name != source.files[index].name:
-                raise AlignmentsError(
-                    f"{path} was made for other images (frame {index} is {record.name}, "
-                    f"here it is {source.files[index].name})"
-                )
+    alignments.check_made_from(source, path)
     return alignments
 
 
 def _faces(
-    source: VideoSource | ImageSource,
+    source: FrameSource,
     alignments: Alignments | None,
     ranges: list[range] | None,
     wanted: set[int] | None,
@@ -318,16 +305,17 @@ def _faces(
         "(run 'faceswap extract' first to reuse them)",
         source.path.name,
     )
-    if isinstance(source, VideoSource):
+    if source.is_video:
         return detect_faces(source, detection_windows(ranges, source.frame_count), progress=progress)
     return detect_image_faces(
         (frame.index, frame.image) for frame in source.frames() if wanted is None or frame.index in wanted
     )
 
 
-def _frame_spec(source: VideoSource | ImageSource, options: ConvertOptions) -> FrameSpec:
-    if isinstance(source, VideoSource):
-        return video_frame_spec(source.info)
+def _frame_spec(source: FrameSource, options: ConvertOptions) -> FrameSpec:
+    """The size and rate of the frames written: a video's own; images: the first one's size at ``--fps``."""
+    if source.video_info is not None:
+        return video_frame_spec(source.video_info)
     first = next(source.frames(0, 1))
     rate = Fraction(options.fps or DEFAULT_IMAGES_FPS).limit_denominator(1001)
     return FrameSpec(first.image.shape[1], first.image.shape[0], rate)
@@ -388,13 +376,22 @@ class _Item:
 
 
 def _decode(
-    source: VideoSource | ImageSource, plan: Plan, model: FaceModel, frames: range | None = None
+    source: FrameSource,
+    plan: Plan,
+    model: FaceModel,
+    frames: range | None = None,
+    shown: list[bool] | None = None,
 ) -> Iterator[_Item]:
-    """Stage 1: decoded frames with their planned faces cut out for the model."""
+    """Stage 1: decoded frames with their planned faces cut out for the model.
+
+    ``shown`` says, per frame in the order decoded, whether the output shows
+    it (:meth:`FrameWriter.frames_shown`): a frame it drops is passed on as it is.
+    """
     input_size, centering = model.input_size, centering_of(model)
     start, stop = (frames.start, frames.stop) if frames is not None else (0, None)
-    for frame in source.frames(start, stop):
-        faces = plan.get(frame.index, [])
+    for position, frame in enumerate(source.frames(start, stop)):
+        hidden = shown is not None and position < len(shown) and not shown[position]
+        faces = [] if hidden else plan.get(frame.index, [])
         crops = None
         if faces:
             crops = np.stack([model_input(frame.image, face.matrix, input_size, centering) for face in faces])
@@ -406,7 +403,9 @@ class _BlendWriter:
 
     _STOP = object()
 
-    def __init__(self, writer: Any, blend: BlendOptions, total: int, progress: bool, depth: int) -> None:
+    def __init__(
+        self, writer: FrameWriter, blend: BlendOptions, total: int, progress: bool, depth: int
+    ) -> None:
         self.writer = writer
         self.blend = blend
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
@@ -489,7 +488,12 @@ def pipeline_depth(frame_bytes: int, batch_size: int) -> int:
 
 
 def run_pipeline(
-    items: Iterator[_Item], model: FaceModel, writer: Any, options: ConvertOptions, total: int, depth: int
+    items: Iterator[_Item],
+    model: FaceModel,
+    writer: FrameWriter,
+    options: ConvertOptions,
+    total: int,
+    depth: int,
 ) -> tuple[int, int, int]:
     """Decode → predict → blend → write; returns (frames, frames with swapped faces, faces).
 
@@ -617,8 +621,7 @@ def _convert(
         )
         other_people = choice.faces - choice.kept_faces
         log.info("%s", choice.format())
-    times = source.info.frame_times if isinstance(source, VideoSource) else None
-    plan = make_plan(frames, times, smooth=options.smooth, wanted=wanted)
+    plan = make_plan(frames, source.frame_times, smooth=options.smooth, wanted=wanted)
     # The plan is all the pipeline needs: the records (a few kB a frame) go before it starts.
     del frames, alignments
     summary = ConvertSummary(output, deleted=deleted, other_people=other_people)
@@ -635,7 +638,7 @@ def _convert(
             writer = open_writer(
                 output,
                 spec,
-                audio_source=source.info if isinstance(source, VideoSource) else None,
+                audio_source=source.video_info,
                 crf=options.crf,
                 preset=options.preset,
                 gif_fps=options.fps or DEFAULT_GIF_FPS,
@@ -643,7 +646,7 @@ def _convert(
                 overwrite=options.overwrite,
             )
             with writer:
-                items = _decode(source, plan, model)
+                items = _decode(source, plan, model, shown=writer.frames_shown(source.frame_count))
                 depth = pipeline_depth(spec.width * spec.height * 3, options.batch_size)
                 counts = run_pipeline(items, model, writer, options, source.frame_count, depth)
             summary.frames, summary.swapped_frames, summary.faces = counts
@@ -652,7 +655,7 @@ def _convert(
 
 
 def _preview(
-    source: VideoSource | ImageSource, plan: Plan, model: FaceModel, options: ConvertOptions, output: Path
+    source: FrameSource, plan: Plan, model: FaceModel, options: ConvertOptions, output: Path
 ) -> None:
     """Write frame ``options.preview``, original beside converted, as one PNG."""
     assert options.preview is not None

@@ -30,7 +30,7 @@ from faceswap.alignments import Face
 from faceswap.convert_plan import link_tracks, progress_bar
 from faceswap.crops import list_crop_files
 from faceswap.errors import InputError
-from faceswap.media.reader import ImageSource, VideoSource
+from faceswap.media.reader import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class PersonChoice:
 
 def keep_person(
     frames: Frames,
-    source: VideoSource | ImageSource,
+    source: FrameSource,
     reference: np.ndarray,
     threshold: float,
     *,

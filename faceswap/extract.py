@@ -65,7 +65,7 @@ from faceswap.fileio import (
 )
 from faceswap.identity import SAME_PERSON_THRESHOLD
 from faceswap.locks import lock_outputs, lock_path
-from faceswap.media.reader import IMAGE_SUFFIXES, VideoSource, list_images, list_videos, read_image
+from faceswap.media.reader import FrameSource, VideoSource, list_images, list_videos, open_source
 from faceswap.paths import guard_outputs
 from faceswap.signals import hangup_ignored, signal_name
 from faceswap.track import DETECT_INTERVAL, DETECTION_FACE_PX
@@ -227,12 +227,15 @@ class Summary:
 
 @dataclass
 class _Source:
-    """One source to extract: a video, or a set of images."""
+    """One source to extract (a video, or a set of images) and the folder its output goes to."""
 
-    path: Path
     out_dir: Path
-    video: VideoSource | None = None
-    images: list[Path] = field(default_factory=list)
+    media: FrameSource
+
+    @property
+    def path(self) -> Path:
+        """The video, image or folder of images."""
+        return self.media.path
 
 
 def plan_sources(input_path: Path, output: Path | None) -> list[_Source]:
@@ -247,10 +250,7 @@ def plan_sources(input_path: Path, output: Path | None) -> list[_Source]:
     if not input_path.exists():
         raise InputError(f"{input_path}: no such file or folder")
     out = output or default_output_dir(input_path)
-    if input_path.is_dir():
-        images = list_images(input_path)
-        if images:
-            return [_Source(input_path, out, images=images)]
+    if input_path.is_dir() and not list_images(input_path):
         videos = list_videos(input_path)
         if not videos:
             raise InputError(f"{input_path}: folder holds no images or videos")
@@ -261,19 +261,10 @@ def plan_sources(input_path: Path, output: Path | None) -> list[_Source]:
             video.stem if stems.count(video.stem) == 1 else video.name for video in videos
         )
         return [
-            _Source(video, out / f"{name}_faces", video=VideoSource(video))
+            _Source(out / f"{name}_faces", VideoSource(video))
             for video, name in zip(videos, names, strict=True)
         ]
-    if input_path.suffix.lower() in IMAGE_SUFFIXES:
-        read_image(input_path)  # a bad image fails now, with its own message
-        return [_Source(input_path, out, images=[input_path])]
-    return [_Source(input_path, out, video=VideoSource(input_path))]
-
-
-def _source_info(source: _Source) -> SourceInfo:
-    if source.video is not None:
-        return SourceInfo.of_video(source.path, source.video.info)
-    return SourceInfo(str(source.path), "images", len(source.images))
+    return [_Source(out, open_source(input_path))]  # a bad image or video fails now, with its own message
 
 
 _CROP_PATTERN = r"_\d{6,}_\d+\.png"
@@ -334,8 +325,8 @@ def _chunks(source: _Source, alignments: Alignments, options: ExtractOptions, re
         "reference": reference,
     }
     chunks = []
-    if source.video is not None:
-        info = source.video.info
+    info = source.media.video_info
+    if info is not None:
         size = alignments.settings["chunk_frames"]
         for number, start in enumerate(range(0, info.frame_count, size)):
             stop = min(start + size, info.frame_count)
@@ -354,7 +345,9 @@ def _chunks(source: _Source, alignments: Alignments, options: ExtractOptions, re
                     )
                 )
         return chunks
-    files = [(index, str(path)) for index, path in enumerate(source.images) if index % options.every == 0]
+    files = [
+        (index, str(path)) for index, path in enumerate(source.media.files) if index % options.every == 0
+    ]
     for number, offset in enumerate(range(0, len(files), CHUNK_IMAGES)):
         batch = tuple(files[offset : offset + CHUNK_IMAGES])
         if any(index not in done for index, _ in batch):
@@ -573,7 +566,7 @@ def extract(input_path: Path | str, options: ExtractOptions | None = None) -> Su
 def _extract_source(
     source: _Source, options: ExtractOptions, pool: _Pool, reference, summary: Summary
 ) -> None:
-    info = _source_info(source)
+    info = SourceInfo.of(source.media)
     alignments = _prepare_output(source, info, options)
     path = source.out_dir / ALIGNMENTS_NAME
     summary.outputs.append(source.out_dir)
