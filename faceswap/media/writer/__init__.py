@@ -28,11 +28,18 @@ mp4 (:class:`Mp4Writer`)
     stream is an error, never silently dropped. No audio in the input gives a
     video-only output and a log line.
 gif (:class:`GifWriter`)
-    A palette made for the clip (``palettegen``) and ordered dithering
-    (``paletteuse`` with Bayer dither, which does not crawl from frame to frame
-    as error diffusion does), loops forever, frame rate capped at ``max_fps``
-    (frames dropped evenly; duration kept), optional ``width``. The frames go
-    through a lossless FFV1 intermediate so a long clip is never held in memory.
+    A palette made for the clip (``palettegen``, 128 colours weighted to what
+    moves) and ordered dithering (``paletteuse`` with Bayer dither, which does
+    not crawl from frame to frame as error diffusion does), loops forever, frame
+    rate capped at ``max_fps`` (frames dropped evenly by the writer, which says
+    which beforehand, :meth:`GifWriter.frames_shown`, so they are not converted;
+    duration kept), optional ``width``. The frames go through a lossless FFV1
+    intermediate so a long clip is never held in memory.
+
+The writers, one a module: :mod:`.mp4`, :mod:`.gif`, :mod:`.frames`, on
+:mod:`.base` (the :class:`FrameWriter` protocol, the frame spec, the shared
+base classes); :mod:`.encoder` runs the ffmpeg process, :mod:`.output` checks
+an output path and the encoder settings before any work.
 frames folder (:class:`FramesWriter`)
     One PNG per frame.
 
