@@ -19,261 +19,76 @@ the model (missing? another size than its ``state.json`` says?). Then:
 
 TensorFlow, OpenCV and the pipes to ffmpeg release the GIL, so the stages run
 at the same time on different cores. Frames without faces, and frames outside
-``--frames``, pass through unchanged.
+``--frames``, pass through unchanged; so do frames the output does not show
+(a gif capped at ``--fps``): they are never sent through the model.
+
+The options and the summary are in :mod:`faceswap.convert_options`, the
+stages in :mod:`faceswap.convert_pipeline`; this module checks and runs them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, Protocol
 
-import cv2
 import numpy as np
 
-from faceswap.align import DEFAULT_CROP_SIZE, LEGACY, crop_face, face_region, model_padding
-from faceswap.alignments import Alignments, Face, SourceInfo, find_alignments
-from faceswap.blend import BlendOptions, SwappedFace, paste_faces
-from faceswap.color import COLOR_METHODS
+from faceswap.alignments import Alignments, Face, find_alignments
+from faceswap.blend import paste_faces
+from faceswap.convert_options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_IMAGES_FPS,
+    ConvertOptions,
+    ConvertResult,
+    Direction,
+    default_output,
+)
+from faceswap.convert_pipeline import FaceModel, decode, model_input, pipeline_depth, predict, run_pipeline
 from faceswap.convert_plan import (
-    FaceGeometry,
     Plan,
     detect_faces,
     detect_image_faces,
     make_plan,
 )
 from faceswap.convert_select import drop_deleted_crops, keep_person
-from faceswap.errors import AlignmentsError, InputError, ModelError, OutputError
-from faceswap.file_types import IMAGE_SUFFIXES
-from faceswap.fileio import check_output_file, safe_name, write_bytes_atomic
+from faceswap.errors import InputError, ModelError, OutputError
+from faceswap.fileio import check_output_file, write_bytes_atomic
 from faceswap.frame_ranges import detection_windows, parse_frame_ranges
-from faceswap.identity import SAME_PERSON_THRESHOLD, identity_of_photos
+from faceswap.identity import identity_of_photos
 from faceswap.locks import lock_outputs
-from faceswap.mask import MASK_KINDS
-from faceswap.media.reader import Frame, ImageSource, VideoSource, open_source, prefetch
+from faceswap.media.reader import FrameSource, open_source
 from faceswap.media.writer import (
-    DEFAULT_CRF,
     DEFAULT_GIF_FPS,
-    DEFAULT_PRESET,
     FrameSpec,
     check_output,
-    check_settings,
     encode_png,
     open_writer,
     video_frame_spec,
 )
 from faceswap.paths import guard_outputs
-from faceswap.progress import progress_bar
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "ConvertOptions",
+    "ConvertResult",
+    "Direction",
+    "FaceModel",
+    "convert",
+    "default_output",
+    "load_alignments",
+    "model_input",
+]
 
 log = logging.getLogger(__name__)
-
-Direction = Literal["a2b", "b2a"]
-#: Frame rate of a video made from a folder of images, unless ``--fps`` says otherwise.
-DEFAULT_IMAGES_FPS = 25
-DEFAULT_BATCH_SIZE = 32
-#: Decoded frames held in the pipeline at once stay below about this many bytes (4K frames: 10 a stage).
-IN_FLIGHT_BYTES = 768 * 1024**2
-
-
-class FaceModel(Protocol):
-    """What convert needs of a model (:class:`faceswap.swap_model.SwapModel`).
-
-    ``centering`` names the square it sees and paints (:data:`faceswap.align.CENTERINGS`);
-    a stand-in without one is taken as ``legacy``.
-    """
-
-    input_size: int
-    centering: str
-
-    def predict(self, faces: np.ndarray, decoder: str) -> tuple[np.ndarray, np.ndarray]:
-        """Faces and masks, ``float32`` in ``[0, 1]``, for ``uint8`` aligned faces."""
-        ...
-
-
-@dataclass
-class ConvertOptions:
-    """The options of ``faceswap convert``, for the Python API (the command line builds the same).
-
-    Example::
-
-        from faceswap.blend import BlendOptions
-        from faceswap.convert import ConvertOptions, convert
-
-        convert("clip.mp4", ConvertOptions(model=Path("models/me-you"), output=Path("demo.mp4")))
-        convert("clip.mp4", ConvertOptions(model=..., output=Path("demo.gif"), fps=12, width=320))
-        convert("clip.mp4", ConvertOptions(model=..., output=Path("frame120.png"), preview=120))
-
-    Attributes
-    ----------
-    model
-        Trained model folder (``model.keras`` and ``state.json``); required
-        unless a loaded model is passed to :func:`convert`.
-    output
-        ``.mp4``, ``.gif``, a folder (PNG frames), or with ``preview`` a
-        ``.png``; default :func:`default_output`.
-    alignments
-        Alignments file from ``faceswap extract``; default: the one next to
-        the input, else faces are found now.
-    direction
-        ``"a2b"`` (the input shows person A and gets B's face) or ``"b2a"``.
-    frames
-        Frames to swap, as ``"10-50,90-120"``; the others are copied unchanged.
-    blend
-        Mask, erosion, feathering, colour matching, seamless cloning and
-        sharpening (:class:`faceswap.blend.BlendOptions`).
-    smooth
-        Smooth each face's geometry over the clip (steady face and mask edge).
-    crf, preset
-        x264 quality (0 to 51, lower is better) and speed preset, for mp4.
-    fps
-        gif: highest frame rate (default 15); image folders: their frame rate.
-    width
-        gif: width in pixels (height follows).
-    batch_size
-        Faces per forward pass of the model.
-    preview
-        Convert only this frame and write it beside the original as one PNG.
-    faces
-        Faces folder whose crops say which recorded faces to swap (default:
-        the alignments file's folder); faces whose crops were deleted are not
-        swapped (:mod:`faceswap.convert_select`).
-    reference
-        Photos of the one person to swap; other people's faces stay as they are.
-    identity_threshold
-        Largest embedding distance to the reference that is still that person.
-    overwrite
-        Replace an existing output (only once the new one is complete).
-    progress
-        Show a progress bar on stderr.
-    """
-
-    model: Path | None = None
-    output: Path | None = None
-    alignments: Path | None = None
-    direction: Direction = "a2b"
-    frames: str | None = None
-    blend: BlendOptions = field(default_factory=BlendOptions)
-    smooth: bool = True
-    crf: int = DEFAULT_CRF
-    preset: str = DEFAULT_PRESET
-    fps: float | None = None
-    width: int | None = None
-    batch_size: int = DEFAULT_BATCH_SIZE
-    preview: int | None = None
-    faces: Path | None = None
-    reference: list[Path] = field(default_factory=list)
-    identity_threshold: float = SAME_PERSON_THRESHOLD
-    overwrite: bool = False
-    progress: bool = True
-
-    def check(self) -> None:
-        """Refuse impossible values with one line naming the option.
-
-        Raises
-        ------
-        InputError, OutputError
-            For the first invalid option.
-        """
-        blend = self.blend
-        if self.direction not in ("a2b", "b2a"):
-            raise InputError(f"--direction must be a2b or b2a, not {self.direction}")
-        if blend.mask not in MASK_KINDS:
-            raise InputError(f"--mask must be one of {', '.join(MASK_KINDS)}, not {blend.mask}")
-        if blend.color not in COLOR_METHODS:
-            raise InputError(f"--color must be one of {', '.join(COLOR_METHODS)}, not {blend.color}")
-        if not -50 <= blend.erode <= 50:
-            raise InputError(f"--erode must be from -50 to 50 (% of the face size), not {blend.erode:g}")
-        if not 0 <= blend.blur <= 50:
-            raise InputError(f"--blur must be from 0 to 50 (% of the face size), not {blend.blur:g}")
-        if not 0 <= blend.sharpen <= 5:
-            raise InputError(f"--sharpen must be from 0 to 5, not {blend.sharpen:g}")
-        if not 1 <= self.batch_size <= 1024:
-            raise InputError(f"--batch-size must be from 1 to 1024, not {self.batch_size}")
-        if self.fps is not None and not 0 < self.fps <= 1000:
-            raise InputError(f"--fps must be above 0 and at most 1000, not {self.fps:g}")
-        gif_fps = self.fps if self.output is not None and self.output.suffix.lower() == ".gif" else None
-        check_settings(
-            crf=self.crf, preset=self.preset, gif_fps=gif_fps or DEFAULT_GIF_FPS, gif_width=self.width
-        )
-        if self.preview is not None and self.preview < 0:
-            raise InputError(f"--preview must be a frame number (0 or more), not {self.preview}")
-        if not 0 < self.identity_threshold <= 2:
-            raise InputError(
-                f"--identity-threshold must be above 0 and at most 2, not {self.identity_threshold:g}"
-            )
-        for photo in self.reference:
-            if not photo.is_file():
-                raise InputError(f"{photo}: no such reference photo")
-        if self.faces is not None and not self.faces.is_dir():
-            raise InputError(f"--faces {self.faces}: no such folder")
-
-    @property
-    def decoder(self) -> str:
-        """The decoder that paints the new faces: B's for a2b, A's for b2a."""
-        return "b" if self.direction == "a2b" else "a"
-
-
-@dataclass
-class ConvertResult:
-    """What a convert run did."""
-
-    output: Path
-    frames: int = 0
-    swapped_frames: int = 0
-    faces: int = 0
-    deleted: int = 0
-    other_people: int = 0
-    elapsed: float = 0.0
-
-    def format(self) -> str:
-        """The closing line printed after a run."""
-        rate = self.frames / self.elapsed if self.elapsed > 0 else 0.0
-        left = []
-        if self.deleted:
-            left.append(f"{self.deleted} whose crops were deleted")
-        if self.other_people:
-            left.append(f"{self.other_people} of other people")
-        unchanged = f"; faces left as they are: {', '.join(left)}" if left else ""
-        return (
-            f"converted {self.frames} frames ({self.swapped_frames} with swapped faces, {self.faces} faces"
-            f"{unchanged}) in {self.elapsed:.1f} s ({rate:.1f} frames/s): {self.output}"
-        )
-
 
 # ----------------------------------------------------------------------------------------------
 # Checks and set-up
 
 
-def default_output(input_path: Path, preview: int | None = None) -> Path:
-    """Where the output goes without ``-o``: in the current folder, named after the input.
-
-    ``<name>_swapped.mp4`` for a video, ``<name>_swapped.gif`` for a gif,
-    a folder ``<name>_swapped`` for images, ``<name>_preview<N>.png`` with ``--preview N``.
-    """
-    stem = safe_name(input_path.name if input_path.is_dir() else input_path.stem)
-    suffix = input_path.suffix.lower()
-    if preview is not None:
-        return Path(f"{stem}_preview{preview}.png")
-    if input_path.is_dir() or suffix in IMAGE_SUFFIXES:
-        return Path(f"{stem}_swapped")
-    return Path(f"{stem}_swapped{'.gif' if suffix == '.gif' else '.mp4'}")
-
-
-def source_info(source: VideoSource | ImageSource) -> SourceInfo:
-    """What an alignments file records of ``source`` (to check one against it)."""
-    if isinstance(source, VideoSource):
-        return SourceInfo.of_video(source.path, source.info)
-    return SourceInfo(str(source.path), "images", source.frame_count)
-
-
-def load_alignments(path: Path, source: VideoSource | ImageSource) -> Alignments:
+def load_alignments(path: Path, source: FrameSource) -> Alignments:
     """Load an alignments file and check it was made from ``source``.
 
     Raises
@@ -282,19 +97,12 @@ def load_alignments(path: Path, source: VideoSource | ImageSource) -> Alignments
         When it is missing, invalid, or of another video (frame count, size, or image names).
     """
     alignments = Alignments.load(path)
-    alignments.check_source(source_info(source), path)
-    if isinstance(source, ImageSource):
-        for index, record in alignments:
-            if record.name is not None and record.name != source.files[index].name:
-                raise AlignmentsError(
-                    f"{path} was made for other images (frame {index} is {record.name}, "
-                    f"here it is {source.files[index].name})"
-                )
+    alignments.check_made_from(source, path)
     return alignments
 
 
 def _faces(
-    source: VideoSource | ImageSource,
+    source: FrameSource,
     alignments: Alignments | None,
     ranges: list[range] | None,
     wanted: set[int] | None,
@@ -318,16 +126,17 @@ def _faces(
         "(run 'faceswap extract' first to reuse them)",
         source.path.name,
     )
-    if isinstance(source, VideoSource):
+    if source.is_video:
         return detect_faces(source, detection_windows(ranges, source.frame_count), progress=progress)
     return detect_image_faces(
         (frame.index, frame.image) for frame in source.frames() if wanted is None or frame.index in wanted
     )
 
 
-def _frame_spec(source: VideoSource | ImageSource, options: ConvertOptions) -> FrameSpec:
-    if isinstance(source, VideoSource):
-        return video_frame_spec(source.info)
+def _frame_spec(source: FrameSource, options: ConvertOptions) -> FrameSpec:
+    """The size and rate of the frames written: a video's own; images: the first one's size at ``--fps``."""
+    if source.video_info is not None:
+        return video_frame_spec(source.video_info)
     first = next(source.frames(0, 1))
     rate = Fraction(options.fps or DEFAULT_IMAGES_FPS).limit_denominator(1001)
     return FrameSpec(first.image.shape[1], first.image.shape[0], rate)
@@ -358,175 +167,6 @@ def _load_model(options: ConvertOptions) -> FaceModel:
         options.direction,
     )
     return model
-
-
-def centering_of(model: FaceModel) -> str:
-    """The model's centering; ``legacy`` for a stand-in that names none."""
-    return getattr(model, "centering", LEGACY)
-
-
-def model_input(
-    frame: np.ndarray, matrix: np.ndarray, input_size: int, centering: str = LEGACY
-) -> np.ndarray:
-    """The model's input for one face: the square of its ``centering``, ``input_size`` px, ``uint8``.
-
-    Cut at the size that square has in a default extract crop, then resized with
-    area averaging, as training faces are.
-    """
-    start, stop = face_region(DEFAULT_CROP_SIZE, centering=centering)
-    size = max(input_size, stop - start)
-    crop = crop_face(frame, matrix, size, padding=model_padding(centering))
-    if size == input_size:
-        return crop
-    return cv2.resize(crop, (input_size, input_size), interpolation=cv2.INTER_AREA)
-
-
-# ----------------------------------------------------------------------------------------------
-# The pipeline
-
-
-@dataclass
-class _Item:
-    """One frame on its way through the pipeline."""
-
-    frame: Frame
-    faces: list[FaceGeometry]
-    crops: np.ndarray | None = None
-    swapped: list[SwappedFace] = field(default_factory=list)
-
-
-def _decode(
-    source: VideoSource | ImageSource, plan: Plan, model: FaceModel, frames: range | None = None
-) -> Iterator[_Item]:
-    """Stage 1: decoded frames with their planned faces cut out for the model."""
-    input_size, centering = model.input_size, centering_of(model)
-    start, stop = (frames.start, frames.stop) if frames is not None else (0, None)
-    for frame in source.frames(start, stop):
-        faces = plan.get(frame.index, [])
-        crops = None
-        if faces:
-            crops = np.stack([model_input(frame.image, face.matrix, input_size, centering) for face in faces])
-        yield _Item(frame, faces, crops)
-
-
-class _BlendWriter:
-    """Stage 3, in its own thread: paste the predicted faces and hand frames to the writer."""
-
-    _STOP = object()
-
-    def __init__(self, writer: Any, blend: BlendOptions, total: int, progress: bool, depth: int) -> None:
-        self.writer = writer
-        self.blend = blend
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self.error: BaseException | None = None
-        self.bar = progress_bar(total, "converting", progress)
-        self.thread = threading.Thread(target=self._run, name="blend-write", daemon=True)
-        self.thread.start()
-
-    def put(self, item: _Item) -> None:
-        while True:
-            if self.error is not None:
-                raise self.error
-            try:
-                self.queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def _run(self) -> None:
-        try:
-            while True:
-                item = self.queue.get()
-                if item is self._STOP:
-                    return
-                image = item.frame.image
-                if item.swapped:
-                    image = paste_faces(image, item.swapped, self.blend)
-                self.writer.write(image, item.frame.name)
-                self.bar.update(1)
-        except BaseException as error:  # handed to the main thread
-            self.error = error
-            with contextlib.suppress(queue.Empty):
-                while True:  # unblock a producer waiting on a full queue
-                    self.queue.get_nowait()
-
-    def finish(self) -> None:
-        """Wait for every queued frame to be written; re-raise a failure of the thread."""
-        if self.error is None:
-            self.put(self._STOP)  # type: ignore[arg-type]
-        self.thread.join()
-        self.bar.close()
-        if self.error is not None:
-            raise self.error
-
-    def stop(self) -> None:
-        """Abandon the queue (after a failure elsewhere) and end the thread."""
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self.queue.get_nowait()
-        with contextlib.suppress(queue.Full):
-            self.queue.put_nowait(self._STOP)
-        self.thread.join(timeout=30)
-        self.bar.close()
-
-
-def _predict(items: list[_Item], model: FaceModel, decoder: str, batch_size: int) -> None:
-    """Stage 2: run the faces of ``items`` through the model, ``batch_size`` at a time."""
-    crops = [item.crops for item in items if item.crops is not None]
-    if not crops:
-        return
-    faces = np.concatenate(crops)
-    results = [model.predict(faces[i : i + batch_size], decoder) for i in range(0, len(faces), batch_size)]
-    predicted = np.concatenate([face for face, _ in results])
-    masks = np.concatenate([mask for _, mask in results])
-    centering = centering_of(model)
-    position = 0
-    for item in items:
-        for geometry in item.faces:
-            item.swapped.append(
-                SwappedFace(
-                    predicted[position], masks[position], geometry.matrix, geometry.landmarks, centering
-                )
-            )
-            position += 1
-
-
-def pipeline_depth(frame_bytes: int, batch_size: int) -> int:
-    """Frames each stage may hold: two batches, unless that would pass :data:`IN_FLIGHT_BYTES` in all."""
-    return max(4, min(2 * batch_size, IN_FLIGHT_BYTES // (3 * max(frame_bytes, 1))))
-
-
-def run_pipeline(
-    items: Iterator[_Item], model: FaceModel, writer: Any, options: ConvertOptions, total: int, depth: int
-) -> tuple[int, int, int]:
-    """Decode → predict → blend → write; returns (frames, frames with swapped faces, faces).
-
-    Each stage holds at most ``depth`` frames (see :func:`pipeline_depth`).
-    """
-    stage3 = _BlendWriter(writer, options.blend, total, options.progress, depth)
-    counts = [0, 0, 0]
-    pending: list[_Item] = []
-    pending_faces = 0
-    try:
-        for item in prefetch(items, depth=depth):
-            pending.append(item)
-            pending_faces += len(item.faces)
-            counts[0] += 1
-            counts[1] += bool(item.faces)
-            counts[2] += len(item.faces)
-            if pending_faces >= options.batch_size or len(pending) >= depth:
-                _predict(pending, model, options.decoder, options.batch_size)
-                for ready in pending:
-                    stage3.put(ready)
-                pending, pending_faces = [], 0
-        _predict(pending, model, options.decoder, options.batch_size)
-        for ready in pending:
-            stage3.put(ready)
-        stage3.finish()
-    except BaseException:
-        stage3.stop()
-        raise
-    return counts[0], counts[1], counts[2]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -627,8 +267,7 @@ def _convert(
         )
         other_people = choice.faces - choice.kept_faces
         log.info("%s", choice.format())
-    times = source.info.frame_times if isinstance(source, VideoSource) else None
-    plan = make_plan(frames, times, smooth=options.smooth, wanted=wanted)
+    plan = make_plan(frames, source.frame_times, smooth=options.smooth, wanted=wanted)
     # The plan is all the pipeline needs: the records (a few kB a frame) go before it starts.
     del frames, alignments
     summary = ConvertResult(output, deleted=deleted, other_people=other_people)
@@ -645,7 +284,7 @@ def _convert(
             writer = open_writer(
                 output,
                 spec,
-                audio_source=source.info if isinstance(source, VideoSource) else None,
+                audio_source=source.video_info,
                 crf=options.crf,
                 preset=options.preset,
                 gif_fps=options.fps or DEFAULT_GIF_FPS,
@@ -653,7 +292,7 @@ def _convert(
                 overwrite=options.overwrite,
             )
             with writer:
-                items = _decode(source, plan, model)
+                items = decode(source, plan, model, shown=writer.frames_shown(source.frame_count))
                 depth = pipeline_depth(spec.width * spec.height * 3, options.batch_size)
                 counts = run_pipeline(items, model, writer, options, source.frame_count, depth)
             summary.frames, summary.swapped_frames, summary.faces = counts
@@ -662,13 +301,13 @@ def _convert(
 
 
 def _preview(
-    source: VideoSource | ImageSource, plan: Plan, model: FaceModel, options: ConvertOptions, output: Path
+    source: FrameSource, plan: Plan, model: FaceModel, options: ConvertOptions, output: Path
 ) -> None:
     """Write frame ``options.preview``, original beside converted, as one PNG."""
     assert options.preview is not None
     index = options.preview
-    item = next(_decode(source, plan, model, range(index, index + 1)))
-    _predict([item], model, options.decoder, options.batch_size)
+    item = next(decode(source, plan, model, range(index, index + 1)))
+    predict([item], model, options.decoder, options.batch_size)
     converted = (
         paste_faces(item.frame.image, item.swapped, options.blend) if item.swapped else item.frame.image
     )

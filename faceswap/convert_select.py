@@ -30,7 +30,7 @@ from faceswap.alignments import Face
 from faceswap.convert_plan import link_tracks
 from faceswap.crops import list_crop_files
 from faceswap.errors import InputError
-from faceswap.media.reader import ImageSource, VideoSource
+from faceswap.media.reader import FrameSource
 from faceswap.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class PersonChoice:
 
 def keep_person(
     frames: Frames,
-    source: VideoSource | ImageSource,
+    source: FrameSource,
     reference: np.ndarray,
     threshold: float,
     *,

@@ -124,7 +124,7 @@ def through_model(
     of the frame is unchanged. A wider centering spreads the model's pixels
     over more of the head, so its ceiling is lower at the same size.
     """
-    from faceswap.convert import model_input
+    from faceswap.convert_pipeline import model_input
 
     matrix = alignment_matrix(landmarks)
     face = model_input(frame, matrix, model_size, centering)

@@ -37,8 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from faceswap.alignments import Alignments, FrameRecord  # noqa: E402
-from faceswap.convert import ConvertOptions, convert, model_input, source_info  # noqa: E402
+from faceswap.alignments import Alignments, FrameRecord, SourceInfo  # noqa: E402
+from faceswap.convert import ConvertOptions, convert, model_input  # noqa: E402
 from faceswap.convert_plan import detect_faces  # noqa: E402
 from faceswap.media.reader import VideoSource  # noqa: E402
 from faceswap.media.writer import FrameSpec, Mp4Writer  # noqa: E402
@@ -61,7 +61,7 @@ def save_alignments(video: Path, path: Path) -> Alignments:
     source = VideoSource(video)
     found = detect_faces(source, [range(source.frame_count)], progress=False)
     alignments = Alignments(
-        source_info(source), frames={index: FrameRecord(faces) for index, faces in found.items()}
+        SourceInfo.of(source), frames={index: FrameRecord(faces) for index, faces in found.items()}
     )
     alignments.save(path)
     return alignments

@@ -102,13 +102,13 @@ def other_face_model() -> FixedFaceModel:
 
 def find_alignments_now(video: Path, frames: range | None = None) -> Alignments:
     """Alignments of a clip (every frame, or ``frames``), found with convert's own detection."""
-    from faceswap.convert import source_info
+    from faceswap.alignments import SourceInfo
     from faceswap.convert_plan import detect_faces
 
     source = VideoSource(video)
     found = detect_faces(source, [frames or range(source.frame_count)], progress=False)
     return Alignments(
-        source_info(source), frames={index: FrameRecord(faces) for index, faces in found.items()}
+        SourceInfo.of(source), frames={index: FrameRecord(faces) for index, faces in found.items()}
     )
 
 

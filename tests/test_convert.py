@@ -30,9 +30,9 @@ from faceswap.convert import ConvertOptions, convert, default_output
 from faceswap.convert_plan import make_plan
 from faceswap.fileio import TEMP_PREFIX
 from faceswap.landmarks import face_hull
-from faceswap.media.probe import probe_video
+from faceswap.media.probe import probe_video, read_metadata
 from faceswap.media.reader import VideoSource
-from faceswap.media.writer import gif_frame_count, read_metadata, synthetic_label
+from faceswap.media.writer import gif_frame_count, synthetic_label
 from faceswap.score_measures import face_region_mask, jitter, psnr
 from tests.conftest import require_data
 from tests.convert_support import (
@@ -395,3 +395,20 @@ def test_smoothing_steadies_the_mask_edge_of_a_real_clip() -> None:
     raw = mask_flicker(make_plan(faces, times, smooth=False))
     # Measured 0.42 on d18: what remains is the jaw and lips moving as he talks, which the mask must follow.
     assert smoothed < 0.6 * raw
+
+
+def test_frames_the_output_does_not_show_skip_the_model() -> None:
+    """A capped gif drops frames: decode passes them on without faces, so they are never predicted."""
+    from types import SimpleNamespace
+
+    from faceswap.convert_pipeline import decode
+    from faceswap.media.reader import Frame
+
+    image = np.zeros((64, 64, 3), np.uint8)
+    source = SimpleNamespace(frames=lambda start, stop: (Frame(index, image) for index in range(4)))
+    face = SimpleNamespace(matrix=np.array([[32.0, 0, 16], [0, 32.0, 16]]))
+    plan = {index: [face] for index in range(4)}
+    model = SimpleNamespace(input_size=16, centering="legacy")
+    items = list(decode(source, plan, model, shown=[True, False, True, False]))
+    assert [len(item.faces) for item in items] == [1, 0, 1, 0]
+    assert [item.crops is None for item in items] == [False, True, False, True]

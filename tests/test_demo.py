@@ -30,8 +30,8 @@ from faceswap.demo import (
     transfer_share,
 )
 from faceswap.errors import InputError, OutputError
-from faceswap.media.probe import probe_video
-from faceswap.media.writer import read_metadata, synthetic_label
+from faceswap.media.probe import probe_video, read_metadata
+from faceswap.media.writer import synthetic_label
 
 
 def test_bundled_portraits_are_two_different_people() -> None:

@@ -13,7 +13,7 @@ from PIL import Image
 from faceswap.errors import OutputError
 from faceswap.fileio import TEMP_PREFIX
 from faceswap.media.ffmpeg import run_ffmpeg
-from faceswap.media.probe import probe_video
+from faceswap.media.probe import probe_video, read_metadata, video_delay
 from faceswap.media.reader import VideoSource
 from faceswap.media.writer import (
     FrameSpec,
@@ -24,9 +24,7 @@ from faceswap.media.writer import (
     gif_frame_count,
     open_writer,
     output_kind,
-    read_metadata,
     synthetic_label,
-    video_delay,
 )
 from faceswap.paths import FOLDER_MARKER
 from tests.test_media import make_video
@@ -221,6 +219,26 @@ def test_gif_keeps_slow_rates_and_every_frame(tmp_path: Path) -> None:
     out = tmp_path / "slow.gif"
     write_all(GifWriter(out, FrameSpec(64, 48, Fraction(10))), frames_of(12, 64, 48))
     assert probe_video(out).frame_count == 12
+
+
+@pytest.mark.parametrize(("count", "fps", "cap"), [(45, Fraction(30000, 1001), 10), (20, Fraction(30), 12.5)])
+def test_a_capped_gif_shows_only_the_frames_it_says_it_keeps(
+    tmp_path: Path, count: int, fps: Fraction, cap: float
+) -> None:
+    """Frames the cap drops never reach the encoder, so the converter may leave them unconverted."""
+    out = tmp_path / "capped.gif"
+    writer = GifWriter(out, FrameSpec(64, 48, fps), max_fps=cap)
+    shown = writer.frames_shown(count)
+    assert sum(shown) == gif_frame_count(count, fps, cap) < count
+    frames = frames_of(count, 64, 48)
+    write_all(
+        writer, [frame if keep else np.zeros_like(frame) for frame, keep in zip(frames, shown, strict=True)]
+    )
+    with Image.open(out) as image:
+        assert image.n_frames == sum(shown)
+        for number in range(image.n_frames):
+            image.seek(number)
+            assert np.asarray(image.convert("RGB")).mean() > 40  # no dropped (black) frame is shown
 
 
 def test_gif_frame_count_follows_ffmpeg_rounding() -> None:

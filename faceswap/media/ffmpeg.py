@@ -15,16 +15,24 @@ with :func:`input_args` (or :func:`input_options`): only the ``file``
 protocol and only the container formats of :data:`INPUT_FORMATS`, so a file
 whose *content* is a playlist, a concat script or an SDP description cannot
 make ffmpeg read another file or the network either.
+
+**One command builder.** Every ffmpeg command line faceswap runs (reader,
+writers, prober) is put together here from small pieces: :func:`command` (the
+binary and its fixed prefix), :data:`QUIET`, :func:`input_args` and
+:func:`graph_args` (the arguments of an ffmpeg-python graph).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+
+import ffmpeg
 
 from faceswap.errors import FaceswapError
 
@@ -62,6 +70,11 @@ _NOISE_PREFIXES = (
 )
 _REFUSED_FORMAT = "Format not on whitelist"
 
+#: What every command starts with after the binary: no banner, never read the terminal.
+PREFIX = ("-hide_banner", "-nostdin")
+#: Print errors only (progress and stream listings would fill the captured stderr).
+QUIET = ("-loglevel", "error")
+
 
 @functools.cache
 def ffmpeg_exe() -> str:
@@ -87,6 +100,20 @@ def ffmpeg_exe() -> str:
         if found:
             return found
         raise FaceswapError(f"no ffmpeg binary found ({error}); reinstall imageio-ffmpeg") from error
+
+
+def command(*parts: Sequence[str]) -> list[str]:
+    """The whole command line: faceswap's ffmpeg, :data:`PREFIX`, then ``parts`` in order."""
+    return [ffmpeg_exe(), *PREFIX, *itertools.chain.from_iterable(parts)]
+
+
+def graph_args(stream: object, *, overwrite: bool = True) -> list[str]:
+    """The arguments (after the program name) of an ffmpeg-python graph ``stream``.
+
+    ``overwrite`` adds ``-y``: faceswap writes only to temporary names of its own
+    or to a pipe, so ffmpeg must never stop to ask.
+    """
+    return ffmpeg.compile(stream, cmd="ffmpeg", overwrite_output=overwrite)[1:]
 
 
 def file_url(path: Path | str) -> str:
@@ -135,5 +162,4 @@ def run_ffmpeg(
     The call never raises for a non-zero exit status: callers judge the result
     (``returncode``, ``stderr``) because what counts as failure differs.
     """
-    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
-    return subprocess.run(command, input=input_bytes, capture_output=True, timeout=timeout, check=False)
+    return subprocess.run(command(args), input=input_bytes, capture_output=True, timeout=timeout, check=False)

@@ -310,3 +310,19 @@ def _rotation_swaps_sides(stderr: str) -> bool:
     if not match:
         return False
     return round(abs(float(match.group(1)))) % 180 == 90
+
+
+def read_metadata(path: Path | str) -> dict[str, str]:
+    """The global metadata tags of a media file, as ffmpeg reads them (keys lower-case)."""
+    result = run_ffmpeg([*input_args(path), "-f", "ffmetadata", "-"])
+    tags: dict[str, str] = {}
+    for line in result.stdout.decode("utf-8", "replace").splitlines():
+        if "=" in line and not line.startswith((";", "[")):
+            key, value = line.split("=", 1)
+            tags[key.strip().lower()] = value
+    return tags
+
+
+def video_delay(path: Path | str) -> float:
+    """Seconds from the start of ``path`` (its earliest stream) to its first video frame (see the probe)."""
+    return probe_video(path).video_delay

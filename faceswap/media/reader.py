@@ -15,7 +15,7 @@ import re
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Queue
@@ -27,7 +27,7 @@ import numpy as np
 
 from faceswap.errors import InputError, MediaError
 from faceswap.file_types import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from faceswap.media.ffmpeg import ffmpeg_exe, file_url, input_options, summarize_stderr
+from faceswap.media.ffmpeg import QUIET, command, file_url, graph_args, input_options, summarize_stderr
 from faceswap.media.image_check import check_image
 from faceswap.media.probe import VideoInfo, check_frame_size, probe_video
 
@@ -57,7 +57,12 @@ class Frame:
 
 
 class FrameSource(Protocol):
-    """What the pipelines need from any source of frames."""
+    """What the pipelines need from any source of frames (:class:`VideoSource`, :class:`ImageSource`).
+
+    Convert and extract read everything they branch on from here: whether the
+    frames are a video (``video_info`` is its probe, ``None`` for images), when
+    each is shown (``frame_times``) and which image file each is (``files``).
+    """
 
     path: Path
 
@@ -69,6 +74,21 @@ class FrameSource(Protocol):
     @property
     def is_video(self) -> bool:
         """True for videos and gifs (frames in time order, tracking applies)."""
+        ...
+
+    @property
+    def video_info(self) -> VideoInfo | None:
+        """The probe of a video or gif (size, exact rate, audio); ``None`` for images."""
+        ...
+
+    @property
+    def frame_times(self) -> tuple[float, ...] | None:
+        """Seconds from the first frame to each frame of a video; ``None`` for images."""
+        ...
+
+    @property
+    def files(self) -> Sequence[Path]:
+        """The image file of each frame, in frame order (empty for a video)."""
         ...
 
     def frames(self, start: int = 0, stop: int | None = None, step: int = 1) -> Iterator[Frame]:
@@ -101,6 +121,8 @@ class VideoSource:
     """Frames of a video or animated gif, decoded by ffmpeg into RGB."""
 
     is_video = True
+    #: A video's frames are not image files.
+    files: Sequence[Path] = ()
 
     def __init__(self, path: Path | str, info: VideoInfo | None = None) -> None:
         self.path = Path(path)
@@ -110,6 +132,16 @@ class VideoSource:
     def frame_count(self) -> int:
         """Number of frames, from the probe."""
         return self.info.frame_count
+
+    @property
+    def video_info(self) -> VideoInfo:
+        """The probe (:attr:`info`)."""
+        return self.info
+
+    @property
+    def frame_times(self) -> tuple[float, ...]:
+        """Seconds from the first frame to each frame, from the probe."""
+        return self.info.frame_times
 
     def frames(self, start: int = 0, stop: int | None = None, step: int = 1) -> Iterator[Frame]:
         """Decode frames ``start, start + step, ...`` below ``stop``.
@@ -176,7 +208,7 @@ class VideoSource:
         output = stream["v:0"].output(
             "pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough", **{"frames:v": stop - start}
         )
-        return ffmpeg.compile(output, cmd=[ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"])
+        return command(QUIET, graph_args(output, overwrite=False))
 
 
 def _read_exactly(stream: object, buffer: bytearray) -> bool:
@@ -214,6 +246,9 @@ class ImageSource:
     """A folder of still images (or one image), read in natural name order."""
 
     is_video = False
+    #: Images have no probe and no frame times.
+    video_info = None
+    frame_times = None
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -244,7 +279,7 @@ class ImageSource:
             yield Frame(index, image, file.name)
 
 
-def open_source(path: Path | str) -> VideoSource | ImageSource:
+def open_source(path: Path | str) -> FrameSource:
     """Open a video, gif, image, or folder of images as a frame source.
 
     Raises
