@@ -159,12 +159,14 @@ def pipeline_cpu_ms(dataset, batches: int = 10) -> float:
 
 def constant_batches(batch: dict):
     """One batch, repeated without end, in the backend's own form (tf.data on TensorFlow)."""
-    import itertools
-
     from faceswap.runtime import BACKEND
 
+    def forever():
+        while True:
+            yield (batch,)  # a generator must give a tuple: (inputs,)
+
     if BACKEND != "tensorflow":
-        return itertools.repeat(batch)
+        return forever()
     from faceswap.runtime import tf
 
     return tf.data.Dataset.from_tensors({key: tf.constant(value) for key, value in batch.items()}).repeat()
