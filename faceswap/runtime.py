@@ -1,16 +1,21 @@
-"""TensorFlow and Keras, imported once and quietly; device discovery.
+"""Keras on its backend, imported once and quietly; device discovery.
+
+The backend (TensorFlow by default, JAX or PyTorch) is chosen before this
+module is imported (:mod:`faceswap.backends`); only the TensorFlow backend
+imports TensorFlow. Every module that needs Keras imports it from here::
+
+    from faceswap.runtime import keras
+
+and the few TensorFlow-only parts (``tf.data``, ``tf.distribute``) import
+``tf`` from here too, on the TensorFlow backend alone.
 
 TensorFlow writes several lines of C++ logging to stderr when it loads
 (before its own log level applies) and when it looks for a GPU. faceswap
-promises that an error is one line on stderr, so TensorFlow is imported here
+promises that an error is one line on stderr, so the backend is imported here
 with the stderr file descriptor pointed at ``/dev/null`` for the duration of
 the import, and with ``TF_CPP_MIN_LOG_LEVEL=3`` afterwards. Set
 ``TF_CPP_MIN_LOG_LEVEL`` yourself (e.g. ``0``) to see TensorFlow's logs when
 diagnosing GPU problems.
-
-Every module that needs TensorFlow or Keras imports them from here::
-
-    from faceswap.runtime import keras, tf
 """
 
 from __future__ import annotations
@@ -20,9 +25,17 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
+
+from faceswap.backends import requested_backend
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ["KERAS_BACKEND"] = requested_backend()
+if os.environ["KERAS_BACKEND"] != "tensorflow" and "tensorflow" not in sys.modules:
+    # Keras imports TensorFlow wherever it is installed (to seed it too, to recognise tf.data), and
+    # its import takes seconds and a GB; on the other backends nothing of it is used: an import of it
+    # fails here as if it were absent, and everything that asks goes on without it.
+    sys.modules["tensorflow"] = None  # type: ignore[assignment]
 
 
 @contextlib.contextmanager
@@ -47,34 +60,71 @@ def _stderr_silenced() -> Iterator[None]:
         os.close(devnull)
 
 
+def _gpus(backend: str) -> tuple[Any, ...]:
+    """The GPUs the backend sees (device discovery logs happen on first use: call it silenced)."""
+    if backend == "tensorflow":
+        import tensorflow
+
+        return tuple(tensorflow.config.list_physical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return tuple(device for device in jax.devices() if device.platform == "gpu")
+    import torch
+
+    return tuple(range(torch.cuda.device_count()))
+
+
 with _stderr_silenced():
     import keras
-    import tensorflow as tf
 
-    # Device discovery logs (cuInit and friends) happen on first use: do it now.
-    GPUS = tuple(tf.config.list_physical_devices("GPU"))
+    BACKEND: str = keras.backend.backend()
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+    GPUS = _gpus(BACKEND)
 
 # TensorFlow's Python warnings (AutoGraph falling back, tf.function retracing)
 # are advice for its own developers, not for users; errors still show.
-if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") in ("2", "3"):
+if BACKEND == "tensorflow" and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") in ("2", "3"):
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
-__all__ = ["GPUS", "has_gpu", "keras", "opencv_single_threaded", "tf"]
+__all__ = ["BACKEND", "GPUS", "gpu_has_bfloat16", "has_gpu", "keras", "opencv_single_threaded", "tf"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "tf":
+        raise AttributeError(f"faceswap.runtime.tf: TensorFlow is not loaded on the {BACKEND} backend")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def has_gpu() -> bool:
-    """Whether TensorFlow sees at least one GPU."""
+    """Whether the backend sees at least one GPU."""
     return bool(GPUS)
+
+
+def gpu_has_bfloat16() -> bool:
+    """Whether the first GPU computes bfloat16 natively (NVIDIA compute capability 8.0, Ampere, or later)."""
+    if not GPUS:
+        return False
+    if BACKEND == "tensorflow":
+        details = tf.config.experimental.get_device_details(GPUS[0])
+        return tuple(details.get("compute_capability", (0, 0))) >= (8, 0)
+    if BACKEND == "jax":
+        capability = getattr(GPUS[0], "compute_capability", "0")
+        return float(capability) >= 8.0
+    import torch
+
+    return torch.cuda.get_device_capability(0) >= (8, 0)
 
 
 @contextlib.contextmanager
 def opencv_single_threaded() -> Iterator[None]:
     """OpenCV without its own thread pool for the block, restored afterwards.
 
-    Training (tf.data's parallel augmentation) and convert (its pipeline's
-    stages) already keep every core busy with small images; OpenCV's worker
-    threads on top of those and of TensorFlow's would only fight them for the
-    cores.
+    Training (the input pipeline's parallel augmentation) and convert (its
+    pipeline's stages) already keep every core busy with small images;
+    OpenCV's worker threads on top of those and of the backend's would only
+    fight them for the cores.
     """
     import cv2
 

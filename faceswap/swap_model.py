@@ -25,7 +25,7 @@ def decoding_functions(network: Any) -> dict[str, Callable[[np.ndarray], Any]]:
     input size, and return tensors of faces ``(n, s, s, 3)`` and masks
     ``(n, s, s, 1)`` in ``[0, 1]``, in inference mode.
     """
-    from faceswap.runtime import keras, tf
+    from faceswap.runtime import BACKEND, keras
 
     encoder = network.get_layer(ENCODER)
     size = encoder.input_shape[1]
@@ -34,9 +34,14 @@ def decoding_functions(network: Any) -> dict[str, Callable[[np.ndarray], Any]]:
         decoder = network.get_layer(decoder_name(side))
         face = keras.Input((size, size, 3))
         graph = keras.Model(face, decoder(encoder(face)))
-        functions[side] = tf.function(
-            lambda x, graph=graph: graph(x, training=False), reduce_retracing=True, autograph=False
-        )
+        if BACKEND == "tensorflow":
+            from faceswap.runtime import tf
+
+            functions[side] = tf.function(
+                lambda x, graph=graph: graph(x, training=False), reduce_retracing=True, autograph=False
+            )
+        else:  # Keras compiles it where the backend can (jax.jit), once per batch shape
+            functions[side] = graph.predict_on_batch
     return functions
 
 

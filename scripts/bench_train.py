@@ -1,9 +1,10 @@
 """Benchmark of training: does the data pipeline keep up with the training step?
 
 For each model and batch size, trains (a) on the real pipeline (faces from
-disk, random transform and warp, landmark masks, tf.data with parallel
-workers) and (b) on one constant batch repeated, with the same network,
-optimizer and step, in the same process. (a)/(b) near 1 means augmentation
+disk, random transform and warp, landmark masks, and the backend's pipeline
+with parallel workers: tf.data on TensorFlow, a threaded PyDataset on JAX and
+PyTorch, ``--backend``) and (b) on one constant batch repeated, with the same
+network, optimizer and step, in the same process. (a)/(b) near 1 means augmentation
 runs entirely in the shadow of the step; the target is within 5 %.
 
 Machine load changes while a benchmark runs (other people's jobs on a shared
@@ -27,6 +28,7 @@ that case gets one round.
     python scripts/bench_train.py                          # every model, batch 16 and 64
     python scripts/bench_train.py --models lite --batch-sizes 8 16 --rounds 5
     python scripts/bench_train.py --models original --batch-sizes 64 --steps 2
+    python scripts/bench_train.py --backend jax --models lite --batch-sizes 16
 
 Faces: --faces-a/--faces-b, or (default) 40 aligned crops each made from
 d18.mp4 and d19.mp4 of ../shared/data/video (as the tests do).
@@ -91,6 +93,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--faces-b", type=Path, help="faces folder B (default: 40 crops of d19.mp4)")
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--xla", action="store_true")
+    parser.add_argument("--backend", help="tensorflow (default), jax or torch (default: KERAS_BACKEND)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     return parser.parse_args()
 
@@ -138,23 +141,37 @@ def pipeline_cpu_ms(dataset, batches: int = 10) -> float:
     return (time.process_time() - started) / batches * 1000
 
 
+def constant_batches(batch: dict):
+    """One batch, repeated without end, in the backend's own form (tf.data on TensorFlow)."""
+    from faceswap.runtime import BACKEND
+
+    def forever():
+        while True:
+            yield (batch,)  # a generator must give a tuple: (inputs,)
+
+    if BACKEND != "tensorflow":
+        return forever()
+    from faceswap.runtime import tf
+
+    return tf.data.Dataset.from_tensors({key: tf.constant(value) for key, value in batch.items()}).repeat()
+
+
 def bench_case(
     model: str, batch: int, faces: tuple[Path, Path], args: argparse.Namespace, scratch: Path
 ) -> dict:
-    from faceswap.runtime import opencv_single_threaded, tf
+    from faceswap.runtime import BACKEND, opencv_single_threaded
     from faceswap.train import Hardware, TrainConfig, TrainingSession
     from faceswap.train.batches import default_workers
-    from faceswap.train.pipeline import make_dataset
+    from faceswap.train.pipeline import training_batches
 
     config = TrainConfig(model=model, batch_size=batch, seed=0, save_every=10**9, preview_every=10**9)
     hardware = Hardware(mixed_precision=args.mixed_precision, xla=args.xla, progress=False)
     session = TrainingSession.start(scratch / f"{model}-{batch}", faces[0], faces[1], config, hardware)
     workers = args.workers or default_workers()
     one_batch = session.source.batch(0)
-    constant = tf.data.Dataset.from_tensors({key: tf.constant(value) for key, value in one_batch.items()})
-    constant = constant.repeat()
+    constant = constant_batches(one_batch)
     with opencv_single_threaded():
-        augment_ms = pipeline_cpu_ms(make_dataset(session.source, 10**7, workers=workers))
+        augment_ms = pipeline_cpu_ms(training_batches(session.source, 10**7, workers))
 
     def fit(data, steps: int, callbacks=()) -> None:
         session.trainer.fit(
@@ -179,7 +196,7 @@ def bench_case(
                 timer = timers[name]
                 done = len(timer.wall)
                 if name == "pipeline":
-                    data = make_dataset(session.source, next_batch, workers=workers)
+                    data = training_batches(session.source, next_batch, workers)
                     next_batch += steps
                 else:
                     data = constant
@@ -187,6 +204,7 @@ def bench_case(
                 fit(data, steps + timer.skip_first, [timer])
                 per_round[name].append(statistics.median(timer.wall[done:]))
     result = {
+        "backend": BACKEND,
         "model": model,
         "batch": batch,
         "mixed_precision": session.mixed_precision,
@@ -219,6 +237,9 @@ def load() -> str:
 def main() -> int:
     args = parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from faceswap.backends import choose_backend
+
+    backend = choose_backend(args.backend)
     import logging
 
     logging.getLogger("faceswap").setLevel(logging.ERROR)
@@ -233,7 +254,7 @@ def main() -> int:
         from faceswap.runtime import GPUS
 
         device = f"GPU x{len(GPUS)}" if GPUS else f"CPU ({os.cpu_count()} cores)"
-        print(f"device: {device}; load average before: {load()}")
+        print(f"backend: {backend}; device: {device}; load average before: {load()}")
         print(
             f"{'model':<10}{'batch':>6}{'pipeline':>9}{'steps':>7}"
             f"{'(a) real pipeline':>29}{'(b) constant batch':>29}{'(a)/(b)':>9}{'share':>7}  per round"

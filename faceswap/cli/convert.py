@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from faceswap.backends import add_backend_option, choose_backend
 from faceswap.cli.options import add_person_options, options_from
 from faceswap.cli.validators import finite_float, whole_number
 
@@ -195,11 +196,13 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         metavar="N",
         help="faces per forward pass of the model (default: %(default)s)",
     )
+    add_backend_option(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the convert pipeline with the parsed options and log the summary."""
+    choose_backend(args.backend)
     from faceswap.blend import BlendOptions
     from faceswap.convert import ConvertOptions, convert
 

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from faceswap.backends import add_backend_option, choose_backend
 from faceswap.cli.options import options_from
 from faceswap.cli.validators import duration, finite_float, whole_number
 from faceswap.errors import InputError
@@ -320,7 +321,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     hardware.add_argument(
         "--mixed-precision",
         action=argparse.BooleanOptionalAction,
-        help="compute in float16 with float32 weights (default: on when a GPU is present)",
+        help="compute in bfloat16 (float16 on older GPUs) with float32 weights "
+        "(default: on when a GPU is present)",
     )
     hardware.add_argument(
         "--xla",
@@ -333,6 +335,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         help="train on all GPUs (MirroredStrategy), or on all hosts named in TF_CONFIG "
         "(MultiWorkerMirroredStrategy); --batch-size is then the total over all devices",
     )
+    add_backend_option(hardware)
     parser.set_defaults(handler=run)
 
 
@@ -366,6 +369,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Start or resume training, and report how it ended."""
+    choose_backend(args.backend)
     if args.iterations is not None and args.iterations < 1:
         raise InputError(f"--iterations must be at least 1, not {args.iterations}")
     if args.pretrain is not None:

@@ -27,15 +27,17 @@ falls from the start.
 
 All functions take ``float32`` tensors in ``[0, 1]``, shaped
 ``(batch, size, size, channels)``, and return one scalar per call (the mean
-over the batch).
+over the batch). They are written in ``keras.ops``, so they run on every backend.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from faceswap.runtime import tf
+from faceswap.runtime import keras
 from faceswap.train.config import LOSSES
+
+ops = keras.ops
 
 #: SSIM constants for images in [0, 1] (Wang et al. 2004).
 _C1, _C2 = 0.01**2, 0.03**2
@@ -50,8 +52,8 @@ def pixel_weights(masks, background: float, eye_mouth: float):
 
 def weighted_mae(target, prediction, weight):
     """Mean absolute error weighted per pixel, normalised by the mean weight."""
-    error = tf.reduce_mean(tf.abs(target - prediction), axis=-1, keepdims=True)
-    return tf.reduce_sum(error * weight) / tf.maximum(tf.reduce_sum(weight), 1e-6)
+    error = ops.mean(ops.abs(target - prediction), axis=-1, keepdims=True)
+    return ops.sum(error * weight) / ops.maximum(ops.sum(weight), 1e-6)
 
 
 def _gaussian_kernel(channels: int):
@@ -59,7 +61,7 @@ def _gaussian_kernel(channels: int):
     line = np.exp(-(offsets**2) / (2 * _SSIM_SIGMA**2))
     line /= line.sum()
     kernel = np.outer(line, line).astype(np.float32)
-    return tf.constant(np.tile(kernel[:, :, None, None], (1, 1, channels, 1)))
+    return ops.convert_to_tensor(np.tile(kernel[:, :, None, None], (1, 1, channels, 1)))
 
 
 def ssim_map(target, prediction):
@@ -73,7 +75,7 @@ def _ssim_terms(target, prediction):
     kernel = _gaussian_kernel(target.shape[-1])
 
     def blur(x):
-        return tf.nn.depthwise_conv2d(x, kernel, strides=(1, 1, 1, 1), padding="VALID")
+        return ops.depthwise_conv(x, kernel, strides=1, padding="valid")
 
     mean_t, mean_p = blur(target), blur(prediction)
     var_t = blur(target * target) - mean_t * mean_t
@@ -87,9 +89,9 @@ def _ssim_terms(target, prediction):
 def _weighted_mean_valid(values, weight):
     """Mean of a valid-positions map ``values`` under the full-size per-pixel ``weight``."""
     margin = (_SSIM_WINDOW - 1) // 2
-    values = tf.reduce_mean(values, axis=-1, keepdims=True)
+    values = ops.mean(values, axis=-1, keepdims=True)
     weight = weight[:, margin:-margin, margin:-margin, :]
-    return tf.reduce_sum(values * weight) / tf.maximum(tf.reduce_sum(weight), 1e-6)
+    return ops.sum(values * weight) / ops.maximum(ops.sum(weight), 1e-6)
 
 
 def weighted_dssim(target, prediction, weight):
@@ -128,11 +130,11 @@ def weighted_ms_dssim(target, prediction, weight):
     for scale, exponent in enumerate(weights):
         if scale:
             target, prediction, weight = (
-                tf.nn.avg_pool2d(image, 2, 2, "VALID") for image in (target, prediction, weight)
+                ops.average_pool(image, 2, 2, "valid") for image in (target, prediction, weight)
             )
         luminance, structure = _ssim_terms(target, prediction)
         term = structure if scale < scales - 1 else luminance * structure
-        similarity *= tf.maximum(_weighted_mean_valid(term, weight), 1e-4) ** float(exponent)
+        similarity *= ops.power(ops.maximum(_weighted_mean_valid(term, weight), 1e-4), float(exponent))
     return (1.0 - similarity) / 2.0
 
 
@@ -153,4 +155,4 @@ def face_loss(name: str):
 
 def mask_loss(hull, prediction):
     """Mean absolute error between a predicted mask and the landmark hull."""
-    return tf.reduce_mean(tf.abs(hull - prediction))
+    return ops.mean(ops.abs(hull - prediction))

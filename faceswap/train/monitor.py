@@ -102,14 +102,17 @@ class RunMonitor:
         self._begin = self._last = time.monotonic()
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:  # noqa: D102 - Keras API
+        _ = self.model  # on JAX, this puts the last step's state back into the variables
         self.session.before_step()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:  # noqa: D102 - Keras API
+        _ = self.model  # on JAX, the weights are the step's only once synced: saves and previews read them
         session = self.session
         now = time.monotonic()
         seconds, self._last = now - self._last, now
         self.seconds = now - self._begin
-        logs = {key: float(value) for key, value in (logs or {}).items()}
+        # The step's own losses; Keras' "loss" is their weighted sum averaged over the run so far.
+        logs = {key: float(value) for key, value in (logs or {}).items() if key != "loss"}
         bad = [key for key, value in logs.items() if not math.isfinite(value)]
         if bad:
             self.diverged = session.divergence_message(bad[0], logs[bad[0]])

@@ -161,23 +161,45 @@ def plot_loss(
 class TensorBoardLog:
     """Scalars for TensorBoard in ``<model folder>/tensorboard``.
 
-    Written with TensorFlow's own summary writer and the scalar plugin's
-    metadata, so training does not need the ``tensorboard`` package; viewing
-    does (``pip install tensorboard; tensorboard --logdir models/NAME``).
+    On TensorFlow, written with TensorFlow's own summary writer and the scalar
+    plugin's metadata, so training does not need the ``tensorboard`` package;
+    on the other backends with the ``tensorboard`` package's event writer
+    (:func:`check_tensorboard` says when it is missing). Viewing needs the
+    package either way (``pip install 'faceswap[tensorboard]'``, then
+    ``tensorboard --logdir models/NAME``).
     """
 
     def __init__(self, folder: Path) -> None:
-        from faceswap.runtime import tf
+        from faceswap.runtime import BACKEND
 
-        self._tf = tf
         self.folder = folder / TENSORBOARD_DIR
-        self._writer = tf.summary.create_file_writer(str(self.folder))
-        self._metadata = tf.compat.v1.SummaryMetadata(data_class="DATA_CLASS_SCALAR")
-        self._metadata.plugin_data.plugin_name = "scalars"
+        if BACKEND == "tensorflow":
+            from faceswap.runtime import tf
+
+            self._tf = tf
+            self._writer = tf.summary.create_file_writer(str(self.folder))
+            self._metadata = tf.compat.v1.SummaryMetadata(data_class="DATA_CLASS_SCALAR")
+            self._metadata.plugin_data.plugin_name = "scalars"
+        else:
+            from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+            self._tf = None
+            self._writer = EventFileWriter(str(self.folder))
 
     def scalars(self, iteration: int, values: dict[str, float]) -> None:
         """Record ``values`` at step ``iteration``."""
         tf = self._tf
+        if tf is None:
+            import time
+
+            from tensorboard.compat.proto.event_pb2 import Event
+            from tensorboard.compat.proto.summary_pb2 import Summary
+
+            summary = Summary(
+                value=[Summary.Value(tag=name, simple_value=value) for name, value in values.items()]
+            )
+            self._writer.add_event(Event(wall_time=time.time(), step=iteration, summary=summary))
+            return
         with self._writer.as_default(step=iteration):
             for name, value in values.items():
                 tf.summary.write(name, tf.constant(value, tf.float32), metadata=self._metadata)
@@ -189,3 +211,24 @@ class TensorBoardLog:
     def close(self) -> None:
         """Flush and close the event file."""
         self._writer.close()
+
+
+def check_tensorboard() -> None:
+    """Refuse ``--tensorboard`` where its events cannot be written (another backend, no ``tensorboard``).
+
+    Raises
+    ------
+    InputError
+        When the backend is not TensorFlow and the ``tensorboard`` package is not installed.
+    """
+    import importlib.util
+
+    from faceswap.runtime import BACKEND
+
+    if BACKEND != "tensorflow" and importlib.util.find_spec("tensorboard") is None:
+        from faceswap.errors import InputError
+
+        raise InputError(
+            f"--tensorboard on the {BACKEND} backend needs the tensorboard package: "
+            "pip install 'faceswap[tensorboard]'"
+        )

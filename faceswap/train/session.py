@@ -39,7 +39,14 @@ from faceswap.signals import stop_requests
 from faceswap.train.batches import BatchSource
 from faceswap.train.config import TrainConfig, choose_model, resumed_config
 from faceswap.train.dataset import FaceSet, check_two_sides, list_faces, load_faces
-from faceswap.train.hardware import Hardware, compute_settings, is_chief, make_strategy, precision_policy
+from faceswap.train.hardware import (
+    FLOAT32,
+    Hardware,
+    compute_settings,
+    is_chief,
+    make_strategy,
+    precision_policy,
+)
 from faceswap.train.history import append_loss
 from faceswap.train.monitor import monitor_class
 from faceswap.train.smoothing import BiasCorrectedEMA
@@ -104,6 +111,10 @@ class TrainingSession:
     ) -> None:
         from faceswap.runtime import keras
 
+        if config.tensorboard:
+            from faceswap.train.preview import check_tensorboard
+
+            check_tensorboard()
         self.model_dir = model_dir
         held = [hold_back(side, config.validation_every) for side in faces]
         faces = (held[0][0], held[1][0])
@@ -129,7 +140,9 @@ class TrainingSession:
                 f"batch size {config.batch_size} does not split evenly over {self.replicas} devices"
             )
         self.chief = is_chief(self.strategy)
-        self.mixed_precision, self.xla = compute_settings(hardware)
+        self.compute = compute_settings(hardware)
+        #: Whether this run computes in half precision (bfloat16 or float16, :attr:`compute`).
+        self.mixed_precision = self.compute.mixed_precision
         self.source = BatchSource(
             faces, config.batch_size // self.replicas, state.input_size, config.augment, config.seed or 0
         )
@@ -254,24 +267,23 @@ class TrainingSession:
 
     def _build(self, saved: Any, keras: Any) -> None:
         from faceswap.model import build_autoencoder
-        from faceswap.runtime import tf
         from faceswap.swap_model import decoding_functions
         from faceswap.train.checkpoint import copy_training_state
         from faceswap.train.step import SwapTrainer, compile_network
 
         if saved is None:
             keras.utils.set_random_seed(self.config.seed or 0)
-        with precision_policy(self.mixed_precision), self.strategy.scope():
+        with precision_policy(self.compute.policy), self.strategy.scope():
             self.network = build_autoencoder(self.config.model)
             compile_network(self.network, self.config)
             if saved is not None:
                 copy_training_state(saved, self.network, str(self.model_dir))
             self.trainer = SwapTrainer(self.network, self.config)
-            self.trainer.compile(mixed_precision=self.mixed_precision, jit_compile=self.xla)
+            self.trainer.compile(loss_scaling=self.compute.loss_scaling, jit_compile=self.compute.jit)
         self._decoders = decoding_functions(self.network)
         self._float32_copy = None
         if self.mixed_precision:  # saved as float32 (see faceswap.train.checkpoint), kept in host memory
-            with precision_policy(False), tf.device("/cpu:0"):
+            with precision_policy(FLOAT32), keras.device("cpu:0"):
                 self._float32_copy = build_autoencoder(self.config.model)
                 compile_network(self._float32_copy, self.config)
 
@@ -279,12 +291,11 @@ class TrainingSession:
 
     def dataset(self) -> Any:
         """The training batches from the current iteration on, distributed over the devices when several."""
-        from faceswap.train.pipeline import make_dataset
+        from faceswap.train.pipeline import make_dataset, training_batches
 
-        local = self.strategy.extended.worker_devices if self.replicas > 1 else ("",)
-        start = self.state.iteration * len(local)
         if self.replicas == 1:
-            return make_dataset(self.source, start)
+            return training_batches(self.source, self.state.iteration)
+        start = self.state.iteration * len(self.strategy.extended.worker_devices)
         return self.strategy.distribute_datasets_from_function(
             lambda context: make_dataset(self.source, start, context.input_pipeline_id)
         )

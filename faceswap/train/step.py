@@ -1,14 +1,17 @@
-"""One training step, as a Keras model whose ``fit()`` trains a faceswap network.
+"""One training step, as a Keras model whose ``fit()`` trains a faceswap network on any backend.
 
 :class:`SwapTrainer` wraps the network that is saved (the functional
 ``faceswap_<name>`` model of :mod:`faceswap.model`) and overrides
-``train_step``: both sides' warped faces go through the shared encoder and
-their own decoder, each side's face and mask losses are summed, and Adam
-updates everything once. Using ``fit()`` gives, without code of ours:
-``tf.distribute`` strategies (the step runs once per replica and Keras sums
-the gradients), mixed precision (a ``LossScaleOptimizer`` scales the loss and
-skips steps whose gradients overflow), XLA compilation (``jit_compile``) and
-callbacks (see :mod:`faceswap.train.monitor`).
+``compute_loss``: both sides' warped faces go through the shared encoder and
+their own decoder (``call``), and each side's face and mask losses are summed.
+Keras' own ``train_step`` of the backend (TensorFlow's ``GradientTape``, JAX's
+stateless ``value_and_grad``, PyTorch's ``backward``) takes the gradients and
+Adam updates everything once. Written in ``keras.ops``, the step is the same
+code on every backend; using ``fit()`` gives, without code of ours:
+``tf.distribute`` strategies on TensorFlow (the step runs once per replica and
+Keras sums the gradients), mixed precision (a ``LossScaleOptimizer`` scales the
+float16 loss and skips steps whose gradients overflow), jit compilation (XLA
+for TensorFlow and JAX) and callbacks (see :mod:`faceswap.train.monitor`).
 
 The optimizer belongs to the *network* (``network.compile``) and is shared
 with the trainer, so ``network.save()`` writes Adam's state into
@@ -21,9 +24,13 @@ from __future__ import annotations
 from typing import Any
 
 from faceswap.model import SIDES
-from faceswap.runtime import keras, tf
+from faceswap.runtime import BACKEND, keras
 from faceswap.train.config import TrainConfig
 from faceswap.train.loss import face_loss, mask_loss, pixel_weights
+
+ops = keras.ops
+#: What each step logs (per side): the face loss (what ``--target-loss`` compares with) and the mask loss.
+STEP_LOGS = tuple(f"{kind}_{side}" for side in SIDES for kind in ("loss", "mask"))
 
 
 def make_optimizer(config: TrainConfig) -> Any:
@@ -55,7 +62,30 @@ def compile_network(network: Any, config: TrainConfig) -> None:
 
 
 def _unit_float(images):
-    return tf.cast(images, tf.float32) * (1.0 / 255.0)
+    return ops.cast(images, "float32") * (1.0 / 255.0)
+
+
+def _replicas_in_sync() -> int:
+    """Devices the step runs on at once (several only under a ``tf.distribute`` strategy)."""
+    if BACKEND != "tensorflow":
+        return 1
+    from faceswap.runtime import tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+class LastValue(keras.metrics.Metric):
+    """A metric that reports the value of the latest step (Keras' own average over the epoch)."""
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.latest = self.add_variable(shape=(), initializer="zeros", aggregation="mean", name="latest")
+
+    def update_state(self, value: Any) -> None:  # noqa: D102 - Keras API
+        self.latest.assign(ops.cast(value, self.dtype))
+
+    def result(self) -> Any:  # noqa: D102 - Keras API
+        return ops.convert_to_tensor(self.latest)
 
 
 class SwapTrainer(keras.Model):
@@ -69,8 +99,9 @@ class SwapTrainer(keras.Model):
     config
         Loss settings.
 
-    Each step returns ``loss_a`` and ``loss_b`` (face losses, what
-    ``--target-loss`` compares with) and ``mask_a`` and ``mask_b``.
+    Each step logs :data:`STEP_LOGS`: ``loss_a`` and ``loss_b`` (face losses,
+    what ``--target-loss`` compares with), ``mask_a`` and ``mask_b``, and
+    Keras' ``loss`` (their weighted sum, averaged over the run).
     """
 
     def __init__(self, network: Any, config: TrainConfig, **kwargs: Any) -> None:
@@ -80,18 +111,19 @@ class SwapTrainer(keras.Model):
         self.mask_weight = float(config.mask_weight)
         self.background_weight = float(config.background_weight)
         self.eye_mouth_weight = float(config.eye_mouth_weight)
+        self.step_logs = [LastValue(name) for name in STEP_LOGS]
         self.built = True  # the network is built; fit() need not trace call() to build it
 
-    def compile(self, *, mixed_precision: bool = False, jit_compile: bool = False) -> None:  # type: ignore[override]
-        """Compile with the network's optimizer (no Keras loss: ``train_step`` computes it).
+    def compile(self, *, loss_scaling: bool = False, jit_compile: bool = False) -> None:  # type: ignore[override]
+        """Compile with the network's optimizer (no Keras loss: :meth:`compute_loss` computes it).
 
-        Under mixed precision the optimizer is wrapped in a
+        With ``loss_scaling`` (float16 compute) the optimizer is wrapped in a
         ``LossScaleOptimizer``, which scales the loss so float16 gradients do
         not underflow, and skips (and lowers the scale after) steps whose
         gradients overflow.
         """
         optimizer = self.network.optimizer
-        if mixed_precision:
+        if loss_scaling:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer, name="loss_scale_optimizer")
         super().compile(optimizer=optimizer, auto_scale_loss=False, jit_compile=jit_compile)
         optimizer.build(self.network.trainable_variables)
@@ -110,21 +142,16 @@ class SwapTrainer(keras.Model):
             target = _unit_float(data[f"target_{side}"])
             masks = _unit_float(data[f"mask_{side}"])
             weight = pixel_weights(masks, self.background_weight, self.eye_mouth_weight)
-            face_value = self.face_loss(target, tf.cast(face, tf.float32), weight)
-            mask_value = mask_loss(masks[..., :1], tf.cast(mask, tf.float32))
+            face_value = self.face_loss(target, ops.cast(face, "float32"), weight)
+            mask_value = mask_loss(masks[..., :1], ops.cast(mask, "float32"))
             total += face_value + self.mask_weight * mask_value
             logs[f"loss_{side}"] = face_value
             logs[f"mask_{side}"] = mask_value
         return total, logs
 
-    def train_step(self, data):  # noqa: D102 - Keras API
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        variables = self.network.trainable_variables
-        with tf.GradientTape() as tape:
-            outputs = self(data, training=True)
-            total, logs = self.compute_losses(data, outputs)
-            # Each replica's loss is its local mean; gradients are summed over replicas.
-            scaled = self.optimizer.scale_loss(total / replicas)
-        gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply(gradients, variables)
-        return logs
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):  # noqa: D102 - Keras API
+        total, logs = self.compute_losses(x, y_pred)
+        for metric in self.step_logs:
+            metric.update_state(logs[metric.name])
+        # Each replica's loss is its local mean; Keras sums the gradients over replicas.
+        return total / _replicas_in_sync()

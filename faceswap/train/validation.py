@@ -124,15 +124,15 @@ def reconstruction(model: Reconstructor, faces: ValidationFaces, side: str) -> R
     ValueError
         When the faces are not of the model's input size.
     """
-    from faceswap.runtime import tf
+    from faceswap.runtime import keras
     from faceswap.train.loss import weighted_dssim, weighted_mae
 
     outputs = [
         model.predict(faces.faces[start : start + BATCH], side)[0] for start in range(0, len(faces), BATCH)
     ]
-    predicted = tf.constant(np.concatenate(outputs).astype(np.float32))
-    target = tf.constant(faces.faces.astype(np.float32) / 255.0)
-    hulls = tf.constant(faces.hulls)
+    predicted = keras.ops.convert_to_tensor(np.concatenate(outputs).astype(np.float32))
+    target = keras.ops.convert_to_tensor(faces.faces.astype(np.float32) / 255.0)
+    hulls = keras.ops.convert_to_tensor(faces.hulls)
     mae = float(weighted_mae(target, predicted, hulls))
     ssim = 1.0 - 2.0 * float(weighted_dssim(target, predicted, hulls))
     return Reconstruction(mae=mae, ssim=ssim, faces=len(faces))

@@ -1,0 +1,108 @@
+"""One model, three backends: a model saved on one resumes and converts on another, without TensorFlow.
+
+The process's backend is fixed when Keras is first imported, so the other
+backends run in a child process (``KERAS_BACKEND``), and this one (TensorFlow)
+checks what they saved. PyTorch is optional: its test skips where it is absent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceswap.backends import choose_backend, requested_backend
+from faceswap.errors import InputError
+from faceswap.train import Hardware, TrainConfig, TrainingSession
+
+CHILD = """
+import json, sys
+import numpy as np
+from faceswap.model_folder import load_swap_model
+from faceswap.runtime import BACKEND
+from faceswap.train import Hardware, TrainingSession
+
+folder, faces, out = sys.argv[1:]
+result = TrainingSession.resume(folder, hardware=Hardware(progress=False)).run(iterations=1)
+face, mask = load_swap_model(folder).predict(np.load(faces), "b")
+np.save(out, face)
+print(json.dumps({
+    "backend": BACKEND,
+    "iteration": result.iteration,
+    "loss_a": result.loss_a,
+    "tensorflow": sys.modules.get("tensorflow") is not None,
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def tensorflow_model(tmp_path_factory: pytest.TempPathFactory, faces_d18: Path, faces_d19: Path) -> Path:
+    """A ``lite`` model folder trained one step on TensorFlow."""
+    folder = tmp_path_factory.mktemp("backends") / "tf-model"
+    config = TrainConfig(model="lite", batch_size=2, seed=1, save_every=1000, preview_every=1000)
+    TrainingSession.start(folder, faces_d18, faces_d19, config, Hardware(progress=False)).run(iterations=1)
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_a_model_moves_between_backends(backend: str, tensorflow_model: Path, tmp_path: Path) -> None:
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"the {backend} backend is not installed (pip install '.[{backend}]')")
+    from faceswap.model_folder import load_swap_model, read_state
+
+    folder = tmp_path / "model"
+    shutil.copytree(tensorflow_model, folder)
+    faces = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    np.save(tmp_path / "faces.npy", faces)
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(folder), str(tmp_path / "faces.npy"), str(tmp_path / "out.npy")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    # Resumed where TensorFlow stopped, trained, saved; TensorFlow never loaded.
+    assert report == {**report, "backend": backend, "iteration": 2, "tensorflow": False}
+    assert 0 < report["loss_a"] < 1
+    assert read_state(folder).iteration == 2 and (folder / "preview.png").is_file()
+    # What it saved converts here, on TensorFlow, as it did there.
+    face, _ = load_swap_model(folder).predict(faces, "b")
+    np.testing.assert_allclose(face, np.load(tmp_path / "out.npy"), atol=2e-3)
+
+
+def test_the_backend_is_checked_before_keras_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERAS_BACKEND", "numpy")
+    with pytest.raises(InputError, match="runs on tensorflow, jax, torch"):
+        requested_backend()
+    with pytest.raises(InputError, match="unknown backend 'mxnet'"):
+        choose_backend("mxnet")
+    with pytest.raises(InputError, match="already running on tensorflow"):
+        choose_backend("jax")  # this process's Keras runs on TensorFlow
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert choose_backend(None) == "tensorflow"
+
+
+def test_precision_follows_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faceswap import runtime
+    from faceswap.train.hardware import FLOAT32, MIXED_BFLOAT16, MIXED_FLOAT16, compute_settings
+
+    assert compute_settings(Hardware()).policy == FLOAT32  # no GPU here: float32
+    monkeypatch.setattr(runtime, "GPUS", ("gpu:0",))
+    monkeypatch.setattr(runtime, "gpu_has_bfloat16", lambda: True)
+    ampere = compute_settings(Hardware())
+    assert ampere.policy == MIXED_BFLOAT16 and not ampere.loss_scaling
+    monkeypatch.setattr(runtime, "gpu_has_bfloat16", lambda: False)
+    older = compute_settings(Hardware())
+    assert older.policy == MIXED_FLOAT16 and older.loss_scaling
+    assert compute_settings(Hardware(mixed_precision=False)).policy == FLOAT32
