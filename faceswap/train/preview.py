@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -75,6 +76,29 @@ def render_preview(columns: Sequence[tuple[str, np.ndarray]], groups: int = 2) -
                 face = cv2.resize(face, (tile, tile), interpolation=cv2.INTER_CUBIC)
             canvas[_HEADER + row * tile : _HEADER + (row + 1) * tile, x : x + tile] = face
     return canvas
+
+
+def render_swaps(decoders: dict[str, Any], originals: Sequence[np.ndarray]) -> np.ndarray:
+    """The training preview: for each side's ``uint8`` faces, original, reconstruction and swap.
+
+    ``decoders`` are the session's compiled decoders by side
+    (:func:`faceswap.swap_model.decoding_functions`).
+    """
+    from faceswap.model import SIDES
+
+    faces = [face.astype(np.float32) / 255.0 for face in originals]
+    recon_a, swap_a = (np.asarray(decoders[side](faces[0])[0]) for side in SIDES)
+    swap_b, recon_b = (np.asarray(decoders[side](faces[1])[0]) for side in SIDES)
+    return render_preview(
+        [
+            ("A", originals[0]),
+            ("A > A", recon_a),
+            ("A > B", swap_a),
+            ("B", originals[1]),
+            ("B > B", recon_b),
+            ("B > A", swap_b),
+        ]
+    )
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -50,7 +50,7 @@ from faceswap.train.hardware import (
 from faceswap.train.history import append_loss
 from faceswap.train.monitor import monitor_class
 from faceswap.train.smoothing import BiasCorrectedEMA
-from faceswap.train.validation import hold_back, validation_faces
+from faceswap.train.validation import hold_back_sides
 
 log = logging.getLogger(__name__)
 
@@ -116,20 +116,8 @@ class TrainingSession:
 
             check_tensorboard()
         self.model_dir = model_dir
-        held = [hold_back(side, config.validation_every) for side in faces]
-        faces = (held[0][0], held[1][0])
+        faces, self.held_back = hold_back_sides(faces, config.validation_every, state.input_size)
         self.faces = faces
-        self.held_back = tuple(
-            None if part is None else validation_faces(part, state.input_size) for _, part in held
-        )
-        for side, (kept, part) in zip("AB", held, strict=True):
-            if part is not None:
-                log.info(
-                    "faces %s: %d faces of held-back frames measure the validation loss; %d train",
-                    side,
-                    len(part),
-                    len(kept),
-                )
         self.config = config
         self.state = state
         self.hardware = hardware
@@ -432,23 +420,10 @@ class TrainingSession:
 
     def preview(self) -> np.ndarray:
         """The preview image: for each side, original, reconstruction and swap of fixed faces."""
-        from faceswap.model import SIDES
-        from faceswap.train.preview import render_preview
+        from faceswap.train.preview import render_swaps
 
         originals = [self.source.plain(side, self._preview_indices[side])["face"] for side in (0, 1)]
-        faces = [face.astype(np.float32) / 255.0 for face in originals]
-        recon_a, swap_a = (np.asarray(self._decoders[side](faces[0])[0]) for side in SIDES)
-        swap_b, recon_b = (np.asarray(self._decoders[side](faces[1])[0]) for side in SIDES)
-        return render_preview(
-            [
-                ("A", originals[0]),
-                ("A > A", recon_a),
-                ("A > B", swap_a),
-                ("B", originals[1]),
-                ("B > B", recon_b),
-                ("B > A", swap_b),
-            ]
-        )
+        return render_swaps(self._decoders, originals)
 
     def measure_validation(self) -> tuple[float | None, float | None]:
         """Record the held-back faces' reconstruction error (MAE inside the hull) at this iteration.
@@ -456,21 +431,14 @@ class TrainingSession:
         Returns ``(mae_a, mae_b)``, None for a side without held-back faces;
         nothing is recorded when neither side has any, or twice for one iteration.
         """
-        from faceswap.model import SIDES
-        from faceswap.train.validation import reconstruction
+        from faceswap.train.validation import held_back_errors
 
         if all(part is None for part in self.held_back):
             return None, None
         history = self.state.validation_history
-        if history and history[-1][0] == self.state.iteration:
-            return history[-1][1], history[-1][2]
-        model = _SessionDecoders(self._decoders, self.state.input_size)
-        errors = [
-            None if part is None else round(reconstruction(model, part, side).mae, 6)
-            for side, part in zip(SIDES, self.held_back, strict=True)
-        ]
-        history.append([self.state.iteration, *errors])
-        return errors[0], errors[1]
+        if not history or history[-1][0] != self.state.iteration:
+            history.append([self.state.iteration, *held_back_errors(self._decoders, self.held_back)])
+        return history[-1][1], history[-1][2]
 
     def write_feedback(self) -> None:
         """Write ``preview.png`` (and the timelapse frame) and ``loss.png``."""
@@ -489,18 +457,6 @@ class TrainingSession:
             title=f"{self.config.model} · iteration {self.state.iteration} · "
             f"loss A {loss_a:.4f}, B {loss_b:.4f}",
         )
-
-
-class _SessionDecoders:
-    """The session's compiled decoders as a :class:`faceswap.train.validation.Reconstructor`."""
-
-    def __init__(self, decoders: dict[str, Any], input_size: int) -> None:
-        self._decoders = decoders
-        self.input_size = input_size
-
-    def predict(self, faces: np.ndarray, decoder: str) -> tuple[np.ndarray, np.ndarray]:
-        face, mask = self._decoders[decoder](faces.astype(np.float32) / 255.0)
-        return np.asarray(face), np.asarray(mask)
 
 
 def _stored(config: TrainConfig, faces: tuple[FaceSet, FaceSet]) -> dict[str, Any]:

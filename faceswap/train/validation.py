@@ -10,13 +10,17 @@ the SSIM over an 11-px Gaussian window. Both are pooled over all faces.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from faceswap.augment import AugmentConfig
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from faceswap.train.dataset import FaceSet
@@ -136,3 +140,52 @@ def reconstruction(model: Reconstructor, faces: ValidationFaces, side: str) -> R
     mae = float(weighted_mae(target, predicted, hulls))
     ssim = 1.0 - 2.0 * float(weighted_dssim(target, predicted, hulls))
     return Reconstruction(mae=mae, ssim=ssim, faces=len(faces))
+
+
+def hold_back_sides(
+    faces: tuple[FaceSet, FaceSet], every: int, input_size: int
+) -> tuple[tuple[FaceSet, FaceSet], tuple[ValidationFaces | None, ValidationFaces | None]]:
+    """:func:`hold_back` on both sides: the faces to train on, and each side's validation faces (or None)."""
+    kept, held = [], []
+    for letter, side in zip("AB", faces, strict=True):
+        training, part = hold_back(side, every)
+        kept.append(training)
+        held.append(None if part is None else validation_faces(part, input_size))
+        if part is not None:
+            log.info(
+                "faces %s: %d faces of held-back frames measure the validation loss; %d train",
+                letter,
+                len(part),
+                len(training),
+            )
+    return (kept[0], kept[1]), (held[0], held[1])
+
+
+class _Decoders:
+    """Compiled decoders (:func:`faceswap.swap_model.decoding_functions`) as a :class:`Reconstructor`."""
+
+    def __init__(self, decoders: dict[str, Any], input_size: int) -> None:
+        self._decoders = decoders
+        self.input_size = input_size
+
+    def predict(self, faces: np.ndarray, decoder: str) -> tuple[np.ndarray, np.ndarray]:
+        face, mask = self._decoders[decoder](faces.astype(np.float32) / 255.0)
+        return np.asarray(face), np.asarray(mask)
+
+
+def held_back_errors(
+    decoders: dict[str, Any], held_back: Sequence[ValidationFaces | None]
+) -> list[float | None]:
+    """Each side's reconstruction MAE inside the hull on its held-back faces (None: a side without any).
+
+    ``decoders`` are a training session's compiled decoders by side; rounded
+    to 6 decimals, as ``state.json`` keeps them.
+    """
+    from faceswap.model import SIDES
+
+    sizes = [part.faces.shape[1] for part in held_back if part is not None]
+    model = _Decoders(decoders, sizes[0] if sizes else 0)
+    return [
+        None if part is None else round(reconstruction(model, part, side).mae, 6)
+        for side, part in zip(SIDES, held_back, strict=True)
+    ]
