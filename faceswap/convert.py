@@ -221,14 +221,17 @@ def _convert(
     started: float,
 ) -> ConvertResult:
     """:func:`convert` once the output is known to spare the inputs, and is locked."""
-    if model is None:  # a missing model is the first thing to say, before an existing output
-        _check_model_folder(options)
-    if options.preview is None:
-        check_output(output, overwrite=options.overwrite)
-    elif output.suffix.lower() != ".png":
+    if options.preview is not None and output.suffix.lower() != ".png":
         raise OutputError(f"--preview writes one PNG: give -o a name ending in .png, not {output}")
-    else:
-        check_output_file(output, overwrite=options.overwrite)
+    try:
+        if options.preview is None:
+            check_output(output, overwrite=options.overwrite)
+        else:
+            check_output_file(output, overwrite=options.overwrite)
+    except OutputError:
+        if model is None:  # a missing model is worth saying before an existing output
+            _check_model_folder(options)
+        raise
     source = open_source(input_path)
     ranges = parse_frame_ranges(options.frames, source.frame_count) if options.frames else None
     if options.preview is not None:
