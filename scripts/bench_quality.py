@@ -38,7 +38,6 @@ are extracted once into --work and reused by later runs with the same --every.
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import shlex
@@ -46,7 +45,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from bench_quality_eval import Yardstick, evaluate, identities_of, strip_geometry  # noqa: E402
+from bench_quality_report import cell, plot_curves, table, write_strip  # noqa: E402
 
 VIDEOS = ROOT.parent / "shared" / "data" / "video"
 POINTS = (1 / 8, 1 / 4, 1 / 2, 1.0)
@@ -67,8 +68,6 @@ RUN_OPTIONS = (
     "--distribute",
     "--validation-every",
 )
-#: Side of a face in strip.png.
-STRIP_TILE = 128
 
 
 # -- inputs -------------------------------------------------------------------------------------------------
@@ -209,245 +208,6 @@ def train_until(contenders: list[Contender], seconds: float, slice_seconds: floa
             contender.wall += result.seconds
             contender.cpu += cpu
             contender.trained += result.seconds if clock == "wall" else cpu / cores
-
-
-# -- evaluation ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Yardstick:
-    """What every evaluation uses: the clip, its alignments, the identities, the held-back faces."""
-
-    clip: Path
-    alignments: Path
-    training: tuple[Path, Path]
-    validation: tuple[Path, Path]
-    identity_every: int
-    identities: tuple[np.ndarray, np.ndarray]
-    strip_frames: list[int]
-    strip_matrices: list[np.ndarray]
-    _validation_faces: dict[tuple[str, int], Any] = field(default_factory=dict)
-
-    def validation_faces(self, side: str, input_size: int) -> Any:
-        from faceswap.train.validation import load_validation_faces
-
-        key = (side, input_size)
-        if key not in self._validation_faces:
-            folder = self.validation["ab".index(side)]
-            self._validation_faces[key] = load_validation_faces(folder, side.upper(), input_size)
-        return self._validation_faces[key]
-
-
-def identities_of(faces_a: Path, faces_b: Path) -> tuple[np.ndarray, np.ndarray]:
-    """B's identity (the target) and A's (the source), from their training faces, once for all scores."""
-    from faceswap.faces import FaceFinder
-    from faceswap.identity import FaceEmbedder
-    from faceswap.score import identity_of
-
-    finder, embedder = FaceFinder(upsample=1), FaceEmbedder()
-    return identity_of([faces_b], finder, embedder, "target"), identity_of(
-        [faces_a], finder, embedder, "source"
-    )
-
-
-def strip_geometry(clip: Path, count: int) -> tuple[list[int], list[np.ndarray], list[np.ndarray]]:
-    """Frames evenly spread over ``clip`` that show a face: indices, alignment matrices, original crops."""
-    from faceswap.align import crop_face
-    from faceswap.faces import FaceFinder
-    from faceswap.media.reader import VideoSource
-
-    source = VideoSource(clip)
-    finder = FaceFinder()
-    frames, matrices, crops = [], [], []
-    for index in np.linspace(0, source.frame_count - 1, count + 2)[1:-1].round().astype(int):
-        image = next(iter(source.frames(int(index), int(index) + 1))).image
-        face = finder.largest(image)
-        if face is not None:
-            frames.append(int(index))
-            matrices.append(face.matrix)
-            crops.append(crop_face(image, face.matrix, STRIP_TILE))
-    return frames, matrices, crops
-
-
-def swapped_crops(video: Path, yardstick: Yardstick) -> np.ndarray:
-    """The strip's faces in a swapped clip, cut where the original's faces are."""
-    from faceswap.align import crop_face
-    from faceswap.media.reader import VideoSource
-
-    source = VideoSource(video)
-    crops = []
-    for index, matrix in zip(yardstick.strip_frames, yardstick.strip_matrices, strict=True):
-        image = next(iter(source.frames(index, index + 1))).image
-        crops.append(crop_face(image, matrix, STRIP_TILE))
-    return np.stack(crops)
-
-
-def evaluate(contender: Contender, point: int, yardstick: Yardstick, work: Path) -> tuple[dict, np.ndarray]:
-    """Validation and score of a contender's model as saved now; and its strip crops."""
-    from faceswap.convert import ConvertOptions, convert
-    from faceswap.model_folder import load_swap_model
-    from faceswap.score import score
-    from faceswap.train.validation import reconstruction
-
-    started = clock = time.perf_counter()
-    timings = {}
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name], clock = round(now - clock, 2), now
-
-    model = load_swap_model(contender.model_dir)
-    lap("load")
-    validation = {
-        side: asdict(reconstruction(model, yardstick.validation_faces(side, model.input_size), side))
-        for side in "ab"
-    }
-    lap("validation")
-    swapped = work / contender.name / f"point{point}.mp4"
-    options = ConvertOptions(
-        model=contender.model_dir,
-        output=swapped,
-        alignments=yardstick.alignments,
-        overwrite=True,
-        progress=False,
-    )
-    convert(yardstick.clip, options, model=model)
-    lap("convert")
-    report = score(
-        yardstick.clip,
-        swapped,
-        [yardstick.training[1]],
-        [yardstick.training[0]],
-        identity_every=yardstick.identity_every,
-        model_size=model.input_size,
-        centering=model.centering,
-        identities=yardstick.identities,
-        progress=False,
-    ).to_json()
-    lap("score")
-    report.pop("per_frame")
-    loss_a, loss_b = contender.session.smoothed_losses()
-    row = {
-        "minutes": contender.trained / 60,
-        "wall_minutes": contender.wall / 60,
-        "cpu_minutes": contender.cpu / 60,
-        "load_average": os.getloadavg()[0],
-        "iteration": contender.session.state.iteration,
-        "loss_a": loss_a,
-        "loss_b": loss_b,
-        "validation": validation,
-        "score": report,
-        "evaluation_seconds": time.perf_counter() - started,
-        "evaluation_timings": timings,
-    }
-    return row, swapped_crops(swapped, yardstick)
-
-
-# -- output -------------------------------------------------------------------------------------------------
-
-
-def _cell(value: float | None, pattern: str) -> str:
-    return (
-        "n/a"
-        if value is None or (isinstance(value, float) and not math.isfinite(value))
-        else pattern.format(value)
-    )
-
-
-def table(contenders: list[Contender]) -> str:
-    """The terminal table: one line per recipe and point."""
-    header = (
-        f"{'recipe':<6} {'min':>6} {'iter':>6} {'valSSIM A/B':>11} {'valMAE A/B':>11} {'ident':>6} "
-        f"{'+detail':>7} {'detail/ceil':>11} {'d(B)':>5} {'d(A)':>5} {'yaw/pitch/roll °':>16} "
-        f"{'expr%':>5} {'jitter':>6} {'lost':>4}"
-    )
-    lines = [header]
-    for contender in contenders:
-        for row in contender.points:
-            s, v = row["score"], row["validation"]
-            pose = s["pose_error"]
-
-            def percent(value):
-                return _cell(None if value is None else 100 * value, "{:.0f}%")
-
-            lines.append(
-                f"{contender.name:<6} {row['minutes']:>6.2f} {row['iteration']:>6} "
-                f"{v['a']['ssim']:>5.3f}/{v['b']['ssim']:<5.3f} {v['a']['mae']:>5.3f}/{v['b']['mae']:<5.3f} "
-                f"{percent(s['identity_transfer']):>6} {percent(s['identity_transfer_with_detail']):>7} "
-                f"{_cell(s['detail'], '{:.2f}'):>5}/{_cell(s['detail_ceiling'], '{:.2f}'):<5} "
-                f"{_cell(s['target_distance'], '{:.2f}'):>5} {_cell(s['source_distance'], '{:.2f}'):>5} "
-                f"{'/'.join(_cell(pose[a], '{:.1f}') for a in ('yaw', 'pitch', 'roll')):>16} "
-                f"{_cell(s['expression_error'], '{:.2f}'):>5} {_cell(s['steadiness'], '{:.2f}'):>6} "
-                f"{s['lost_faces']:>4}"
-            )
-    legend = [f"{c.name}: {c.recipe or '(train defaults)'}" for c in contenders]
-    return "\n".join(lines + legend)
-
-
-def plot_curves(path: Path, contenders: list[Contender], title: str) -> None:
-    """Identity transfer (raw and with detail) and validation SSIM (A and B) against training minutes."""
-    from matplotlib.figure import Figure
-
-    from faceswap.fileio import write_bytes_atomic
-
-    figure = Figure(figsize=(11, 4.5), dpi=100, layout="constrained")
-    identity, ssim = figure.subplots(1, 2)
-    colours = ("tab:blue", "tab:orange", "tab:green", "tab:red")
-    for contender, colour in zip(contenders, colours, strict=False):
-        minutes = [row["minutes"] for row in contender.points]
-
-        def series(get, rows=contender.points):
-            return [np.nan if get(row) is None else get(row) for row in rows]
-
-        identity.plot(
-            minutes,
-            series(lambda r: 100 * (r["score"]["identity_transfer"] or 0)),
-            "o-",
-            color=colour,
-            label=f"{contender.name} identity",
-        )
-        identity.plot(
-            minutes,
-            series(lambda r: 100 * (r["score"]["identity_transfer_with_detail"] or 0)),
-            "s--",
-            color=colour,
-            label=f"{contender.name} with detail",
-        )
-        ssim.plot(
-            minutes,
-            series(lambda r: r["validation"]["a"]["ssim"]),
-            "o-",
-            color=colour,
-            label=f"{contender.name} A",
-        )
-        ssim.plot(
-            minutes,
-            series(lambda r: r["validation"]["b"]["ssim"]),
-            "s--",
-            color=colour,
-            label=f"{contender.name} B",
-        )
-    identity.set_ylim(-3, 103)
-    identity.set_ylabel("identity transfer, % of scored frames")
-    ssim.set_ylabel("validation SSIM inside the face")
-    for axes in (identity, ssim):
-        axes.set_xlabel("training minutes (per recipe)")
-        axes.grid(True, alpha=0.3)
-        axes.legend(loc="best", fontsize=8)
-    figure.suptitle(title)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    write_bytes_atomic(path, buffer.getvalue(), durable=False)
-
-
-def write_strip(path: Path, original: list[np.ndarray], columns: list[tuple[str, np.ndarray]]) -> None:
-    """The strip: the original faces, then each recipe's swapped faces at each point (one column each)."""
-    from faceswap.fileio import write_bytes_atomic
-    from faceswap.train.preview import encode_png, render_preview
-
-    image = render_preview([("original", np.stack(original)), *columns], groups=1)
-    write_bytes_atomic(path, encode_png(image), durable=False)
 
 
 # -- main ---------------------------------------------------------------------------------------------------
@@ -652,10 +412,10 @@ def run(
             contender.points.append(row)
             columns.append((f"{contender.name} {row['minutes']:.1f}m", crops))
             s = row["score"]
-            detailed = _cell(s["identity_transfer_with_detail"], "{:.0%}")
+            detailed = cell(s["identity_transfer_with_detail"], "{:.0%}")
             print(
                 f"{contender.name} at {row['minutes']:.2f} min (iteration {row['iteration']}): identity "
-                f"{_cell(s['identity_transfer'], '{:.0%}')} ({detailed} with detail), validation SSIM "
+                f"{cell(s['identity_transfer'], '{:.0%}')} ({detailed} with detail), validation SSIM "
                 f"{row['validation']['a']['ssim']:.3f}/"
                 f"{row['validation']['b']['ssim']:.3f}; evaluated in {row['evaluation_seconds']:.0f} s",
                 flush=True,
