@@ -75,7 +75,8 @@ def test_warmup_rises_linearly_then_the_schedule_holds_or_decays() -> None:
     assert learning_rate_at(cosine, 10**6) == pytest.approx(1e-3 * FINAL_FRACTION)
     rates = [learning_rate_at(cosine, step) for step in range(10, 111)]
     assert all(later <= earlier for earlier, later in itertools.pairwise(rates))
-    assert learning_rate_at(TrainConfig(learning_rate=3e-4), 0) == 3e-4  # no warm-up: the rate at once
+    assert learning_rate_at(TrainConfig(learning_rate=3e-4, warmup=0), 0) == 3e-4  # no warm-up: at once
+    assert learning_rate_at(TrainConfig(), 0) == pytest.approx(3e-4 / 100)  # the default: a 100-step rise
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ def test_a_short_real_run_lowers_the_loss_of_both_sides(trained) -> None:
     history = np.array(result.loss_history)
     assert history.shape == (20, 3) and list(history[:, 0]) == list(range(1, 21))
     first, last = history[:5, 1:].mean(axis=0), history[-5:, 1:].mean(axis=0)
-    assert (last < 0.8 * first).all(), (first, last)
+    assert (last < 0.92 * first).all(), (first, last)  # mae+dssim: its SSIM part falls slower than MAE
     smoothed = tuple(ema_curve(history[:, column])[-1] for column in (1, 2))  # what the bar shows
     assert (result.loss_a, result.loss_b) == pytest.approx(smoothed)
     assert result.faces_per_second > 0

@@ -21,7 +21,7 @@ from faceswap.crops import read_crop, write_crop
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
-LITE = ("--model", "lite", "--batch-size", "2", "--seed", "5")
+LITE = ("--model", "lite", "--batch-size", "2", "--seed", "5", "--warmup", "0")
 
 
 def faceswap(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
