@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from faceswap.cli.train import parse_duration  # noqa: E402
+from faceswap.cli.validators import duration as parse_duration  # noqa: E402
 
 VIDEOS = ROOT.parent / "shared" / "data" / "video"
 THRESHOLDS = (0.08, 0.05, 0.03, 0.02)
