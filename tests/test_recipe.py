@@ -335,3 +335,11 @@ def test_pretrain_alone_takes_one_folder_for_both_sides(tmp_path: Path, faces_d1
     session.run(iterations=1)
     resumed = TrainingSession.resume(tmp_path / "pre", hardware=QUIET)
     assert resumed.config.pretrain and resumed.state.iteration == 1
+
+
+def test_a_model_stored_before_validation_existed_keeps_training_on_every_face() -> None:
+    stored = TrainConfig(model="lite").to_json()
+    assert stored["validation_every"] == 20
+    del stored["validation_every"]  # as state.json was written before the setting existed
+    assert TrainConfig.from_json(stored).validation_every == 0
+    assert TrainConfig.from_json({**stored, "validation_every": 10}).validation_every == 10

@@ -216,6 +216,9 @@ class TrainConfig:
         """
         known = {item.name for item in fields(cls)}
         values = {key: value for key, value in document.items() if key in known}
+        if "model" in document and "validation_every" not in document:
+            # Stored before the setting existed: that model trained on every face, and still does.
+            values["validation_every"] = 0
         stored = values.pop("augment", None)
         augment = AugmentConfig()
         if isinstance(stored, dict):
