@@ -212,13 +212,16 @@ def test_train_holds_back_whole_frames_and_plots_their_error(
 ) -> None:
     """With --validation-every, held-back frames are never trained on and their error is recorded."""
     from faceswap.train import validation
-    from faceswap.train.split import frame_key
+    from faceswap.train.split import frame_key, split_faces
 
     monkeypatch.setattr(validation, "MIN_FACES_TO_HOLD_BACK", 10)  # the test folders hold 40 faces
     every_face = load_faces(faces_d18, "A", 64)
     kept, held = validation.hold_back(every_face, every=4)
     assert held is not None and len(kept) + len(held) == len(every_face) and len(held) >= 5
     assert not {frame_key(path) for path in kept.files} & {frame_key(path) for path in held.files}
+    # Grouped by the frames read with the faces, as the split of the files on disk groups them.
+    assert every_face.frames == [frame_key(path) for path in every_face.files]
+    assert set(split_faces(every_face.files, 4, validation.HELD_BLOCK).validation) >= set(held.files)
     assert validation.hold_back(every_face, every=0) == (every_face, None)
     folder = tmp_path / "model"
     session = TrainingSession.start(folder, faces_d18, faces_d19, lite(validation_every=4), QUIET)

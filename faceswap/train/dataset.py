@@ -40,6 +40,7 @@ from faceswap.errors import InputError
 from faceswap.file_types import IMAGE_SUFFIXES
 from faceswap.landmarks import INNER
 from faceswap.mask_geometry import mask_outline
+from faceswap.train.split import FrameKey, frame_of
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,9 @@ class FaceSet:
         coordinates.
     face_box
         ``(start, stop)`` of the model's region in the stored faces (continuous pixels).
+    frames
+        Each face's frame (:func:`faceswap.train.split.frame_key`), read with its metadata:
+        what holding faces back for validation groups by.
     without_landmarks
         How many crops had no metadata and use the mean face's shape.
     """
@@ -86,6 +90,7 @@ class FaceSet:
     landmarks: np.ndarray
     outlines: np.ndarray
     face_box: tuple[float, float]
+    frames: list[FrameKey]
     without_landmarks: int = 0
 
     def __len__(self) -> int:
@@ -105,6 +110,7 @@ class FaceSet:
             images=self.images[chosen],
             landmarks=self.landmarks[chosen],
             outlines=self.outlines[chosen],
+            frames=[self.frames[index] for index in chosen],
         )
 
 
@@ -220,6 +226,7 @@ class _Crop:
     layout: _Layout
     landmarks: np.ndarray | None = None  # continuous stored-face coordinates; None: not stored
     measured: bool = True  # False: no metadata, the mean face stands in
+    frame: FrameKey | None = None  # the frame it was cut from (see faceswap.train.split.frame_key)
 
 
 def _read_one(
@@ -246,7 +253,7 @@ def _read_one(
     points = info.landmarks if measured else _mean_face_landmarks(layout.size, padding)
     if out is not None:
         layout.store(image, out)
-    return _Crop(path, layout, layout.points(points), measured)
+    return _Crop(path, layout, layout.points(points), measured, frame_of(path, info))
 
 
 def format_bytes(count: float) -> str:
@@ -379,6 +386,7 @@ def load_faces(
         landmarks=landmarks,
         outlines=outlines,
         face_box=expected.face_box,
+        frames=[crop.frame for crop in crops],
         without_landmarks=missing,
     )
     region_start, region_stop = expected.face_box

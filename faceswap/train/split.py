@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceswap.crops import read_crop_info
+from faceswap.crops import CropInfo, read_crop_info
 from faceswap.errors import InputError, OutputError
 from faceswap.fileio import ensure_output_dir, folder_in_the_making, link_or_copy
 
@@ -43,12 +43,21 @@ class Split:
     validation: list[Path]
 
 
-def frame_key(path: Path) -> tuple[str, int, str]:
+#: What groups the faces of one frame (see :func:`frame_key`).
+FrameKey = tuple[str, int, str]
+
+
+def frame_key(path: Path) -> FrameKey:
     """What groups faces of one frame: ``(source, frame, "")``, or ``(name, -1, name)`` without metadata."""
     try:
         info = read_crop_info(path)
     except InputError:
         info = None
+    return frame_of(path, info)
+
+
+def frame_of(path: Path, info: CropInfo | None) -> FrameKey:
+    """:func:`frame_key` of a crop whose metadata (``None``: none) has been read already."""
     if info is None:
         return (path.name, -1, path.name)
     return (info.source, info.frame, "")
@@ -85,15 +94,25 @@ def split_faces(files: Sequence[Path | str], every: int = DEFAULT_EVERY, block: 
     InputError
         For invalid ``every`` or ``block``.
     """
-    check_split(every, block)
     paths = [Path(file) for file in files]
-    keys = [frame_key(path) for path in paths]
-    ranks = {key: rank for rank, key in enumerate(sorted(set(keys)))}
-    held = [(ranks[key] // block) % every == every - 1 for key in keys]
+    held = held_back_frames([frame_key(path) for path in paths], every, block)
     return Split(
         training=[path for path, out in zip(paths, held, strict=True) if not out],
         validation=[path for path, out in zip(paths, held, strict=True) if out],
     )
+
+
+def held_back_frames(keys: Sequence[FrameKey], every: int, block: int = 1) -> list[bool]:
+    """Which faces, by their frames' :func:`frame_key`, are held back (see :func:`split_faces`).
+
+    Raises
+    ------
+    InputError
+        For invalid ``every`` or ``block``.
+    """
+    check_split(every, block)
+    ranks = {key: rank for rank, key in enumerate(sorted(set(keys)))}
+    return [(ranks[key] // block) % every == every - 1 for key in keys]
 
 
 def write_split(

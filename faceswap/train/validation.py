@@ -107,13 +107,13 @@ def hold_back(faces: FaceSet, every: int) -> tuple[FaceSet, FaceSet | None]:
     fewer than :data:`MIN_FACES_TO_HOLD_BACK` faces (each face counts more
     there than a validation curve is worth); the second item is then None.
     """
-    from faceswap.train.split import split_faces
+    from faceswap.train.split import held_back_frames
 
     if every == 0 or len(faces) < MIN_FACES_TO_HOLD_BACK:
         return faces, None
-    held = set(split_faces(faces.files, every, HELD_BLOCK).validation)
-    kept = [index for index, path in enumerate(faces.files) if path not in held]
-    out = [index for index, path in enumerate(faces.files) if path in held]
+    held = held_back_frames(faces.frames, every, HELD_BLOCK)
+    kept = [index for index, out in enumerate(held) if not out]
+    out = [index for index, out in enumerate(held) if out]
     if not out or not kept:
         return faces, None
     spread = np.linspace(0, len(out) - 1, min(MAX_HELD_FACES, len(out))).round().astype(int)
