@@ -12,7 +12,9 @@ measures (see README, "Scoring a swap"):
    original's, beside the ceiling a perfect model of the given input size
    reaches (:mod:`faceswap.detail`); a blur scores low however well it is
    recognised;
-3. **pose kept**: mean absolute difference of head yaw, pitch and roll;
+3. **pose kept**: mean absolute difference of head yaw, pitch and roll, and
+   its two parts: a steady offset and how well the head's motion is followed
+   (:func:`faceswap.score_measures.pose_drift`);
 4. **expression kept**: inner-landmark difference after similarity alignment,
    in % of the inter-ocular distance;
 5. **steadiness**: high-frequency landmark motion (second differences) of the
@@ -42,9 +44,9 @@ from faceswap.errors import InputError
 from faceswap.faces import FaceFinder, LargestFaceSearch
 from faceswap.identity import SAME_PERSON_THRESHOLD, FaceEmbedder, distance, identity_of_photos
 from faceswap.media.reader import Frame, list_images, open_source
-from faceswap.pose import angle_difference, head_pose
+from faceswap.pose import head_pose
 from faceswap.progress import progress_bar
-from faceswap.score_measures import expression_difference, face_region_mask, jitter, psnr
+from faceswap.score_measures import expression_difference, face_region_mask, jitter, pose_drift, psnr
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,8 @@ class ScoreResult:
     source_distance: float | None
     original_target_distance: float | None
     pose_error: dict[str, float | None]
+    pose_offset: dict[str, float | None]
+    pose_tracking_error: dict[str, float | None]
     expression_error: float | None
     steadiness: float | None
     jitter_original: float | None
@@ -296,14 +300,10 @@ def _summarise(
     with_face = [r for r in rows if r.original_face]
     both = [r for r in with_face if r.swapped_face]
     identity_rows = [r for r in both if r.transferred is not None]
-    pose_error: dict[str, float | None] = {"yaw": None, "pitch": None, "roll": None}
-    if both:
-        swapped_poses = np.array([r.pose_swapped for r in both])
-        differences = np.abs(angle_difference(swapped_poses, np.array([r.pose_original for r in both])))
-        differences = differences[np.isfinite(differences).all(axis=1)]
-        if len(differences):
-            for axis, value in zip(("yaw", "pitch", "roll"), differences.mean(axis=0), strict=True):
-                pose_error[axis] = round(float(value), 3)
+    drift = pose_drift(
+        np.array([r.pose_original for r in both]).reshape(-1, 3),
+        np.array([r.pose_swapped for r in both]).reshape(-1, 3),
+    )
     # Jitter is compared on the frames where both clips have a face, so a lost
     # face does not make one side look steadier than the other.
     paired = [
@@ -329,7 +329,9 @@ def _summarise(
         target_distance=_mean([r.target_distance for r in identity_rows]),
         source_distance=_mean([r.source_distance for r in identity_rows]),
         original_target_distance=_mean([r.original_target_distance for r in identity_rows]),
-        pose_error=pose_error,
+        pose_error=drift.error,
+        pose_offset=drift.offset,
+        pose_tracking_error=drift.tracking_error,
         expression_error=_mean([r.expression_error for r in both]),
         steadiness=steadiness,
         jitter_original=jitter_original,
@@ -376,6 +378,18 @@ def format_report(report: ScoreResult) -> str:
             "pose kept",
             "yaw {}°, pitch {}°, roll {}° mean abs. difference".format(
                 *(show(pose[a], "{:.2f}") for a in ("yaw", "pitch", "roll"))
+            ),
+        ),
+        (
+            "  steady offset",
+            "yaw {}°, pitch {}°, roll {}° (median swapped minus original)".format(
+                *(show(report.pose_offset[a], "{:+.2f}") for a in ("yaw", "pitch", "roll"))
+            ),
+        ),
+        (
+            "  head motion",
+            "yaw {}°, pitch {}°, roll {}° mean abs. difference without that offset".format(
+                *(show(report.pose_tracking_error[a], "{:.2f}") for a in ("yaw", "pitch", "roll"))
             ),
         ),
         (

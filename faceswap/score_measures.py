@@ -6,13 +6,18 @@ Landmarks are ``(68, 2)`` arrays in frame pixels; images RGB ``uint8``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from faceswap.align import CENTERINGS, alignment_matrix, invert, transform_points, umeyama
 from faceswap.landmarks import INNER, face_hull, interocular_distance
+from faceswap.pose import angle_difference
 from faceswap.raster import fill_convex
+
+#: The axes of :func:`pose_drift`'s figures, in the order of :meth:`faceswap.pose.HeadPose.as_array`.
+POSE_AXES = ("yaw", "pitch", "roll")
 
 #: PSNR reported when the background is identical (JSON has no infinity).
 PSNR_IDENTICAL = 100.0
@@ -72,3 +77,50 @@ def jitter(sequence: list[np.ndarray | None]) -> float | None:
         second = np.linalg.norm(after - 2 * now + before, axis=1).mean()
         values.append(second / interocular_distance(now))
     return float(np.mean(values)) if values else None
+
+
+@dataclass(frozen=True)
+class PoseDrift:
+    """How far a swap's head pose is from the original's, per axis (degrees; ``None``: no frame).
+
+    Attributes
+    ----------
+    error
+        Mean absolute difference, swapped minus original.
+    offset
+        Its steady part: the median signed difference.
+    tracking_error
+        The rest: mean absolute difference once the offset is taken away, i.e.
+        how well the swap follows the original head's motion.
+    """
+
+    error: dict[str, float | None]
+    offset: dict[str, float | None]
+    tracking_error: dict[str, float | None]
+
+
+def pose_drift(original: np.ndarray, swapped: np.ndarray) -> PoseDrift:
+    """Compare ``(n, 3)`` yaw, pitch and roll of the original and swapped faces of the same frames.
+
+    The pose comes from six landmarks fitted to one generic 3-D face
+    (:mod:`faceswap.pose`), so two people in the same pose can differ by
+    several degrees, above all in pitch, where the proportions of eyes, nose,
+    mouth and chin read as a tilt. A swap that shows the new person's
+    proportions therefore has a steady ``offset`` even where it follows the
+    head exactly; ``tracking_error`` is what the offset cannot explain. A
+    real steady turn of the head also shows as offset: read the two together.
+    Frames with a NaN angle (pose not found) are left out.
+    """
+    differences = angle_difference(np.asarray(swapped, np.float64), np.asarray(original, np.float64))
+    differences = differences.reshape(-1, 3)
+    differences = differences[np.isfinite(differences).all(axis=1)]
+    if not len(differences):
+        nothing: dict[str, float | None] = dict.fromkeys(POSE_AXES)
+        return PoseDrift(nothing, dict(nothing), dict(nothing))
+    offset = np.median(differences, axis=0)
+    figures = (np.abs(differences).mean(axis=0), offset, np.abs(differences - offset).mean(axis=0))
+    error, steady, tracking = (
+        {axis: round(float(value), 3) for axis, value in zip(POSE_AXES, values, strict=True)}
+        for values in figures
+    )
+    return PoseDrift(error, steady, tracking)

@@ -29,13 +29,14 @@ def table(contenders: list[Any]) -> str:
     header = (
         f"{'recipe':<6} {'min':>6} {'iter':>6} {'valSSIM A/B':>11} {'valMAE A/B':>11} {'ident':>6} "
         f"{'+detail':>7} {'detail/ceil':>11} {'d(B)':>5} {'d(A)':>5} {'yaw/pitch/roll °':>16} "
-        f"{'expr%':>5} {'jitter':>6} {'lost':>4}"
+        f"{'motion °':>14} {'expr%':>5} {'jitter':>6} {'lost':>4}"
     )
     lines = [header]
     for contender in contenders:
         for row in contender.points:
             s, v = row["score"], row["validation"]
             pose = s["pose_error"]
+            motion = s.get("pose_tracking_error", {})  # not in reports of older versions
 
             def percent(value):
                 return cell(None if value is None else 100 * value, "{:.0f}%")
@@ -47,6 +48,7 @@ def table(contenders: list[Any]) -> str:
                 f"{cell(s['detail'], '{:.2f}'):>5}/{cell(s['detail_ceiling'], '{:.2f}'):<5} "
                 f"{cell(s['target_distance'], '{:.2f}'):>5} {cell(s['source_distance'], '{:.2f}'):>5} "
                 f"{'/'.join(cell(pose[a], '{:.1f}') for a in ('yaw', 'pitch', 'roll')):>16} "
+                f"{'/'.join(cell(motion.get(a), '{:.1f}') for a in ('yaw', 'pitch', 'roll')):>14} "
                 f"{cell(s['expression_error'], '{:.2f}'):>5} {cell(s['steadiness'], '{:.2f}'):>6} "
                 f"{s['lost_faces']:>4}"
             )

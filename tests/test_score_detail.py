@@ -206,3 +206,25 @@ def test_the_report_wraps_pose_differences() -> None:
     tracks = [None] * 3  # no landmarks: jitter is not measured
     report = _summarise(rows, tracks, tracks, 64)
     assert report.pose_error == {"yaw": 1.0, "pitch": 0.0, "roll": 2.0}
+    assert (
+        report.pose_offset == {"yaw": 1.0, "pitch": 0.0, "roll": 2.0}
+        and report.pose_tracking_error["roll"] == 0.0
+    )
+
+
+def test_pose_drift_splits_a_steady_offset_from_motion_not_followed() -> None:
+    """A swap tilted 10° throughout follows the head; one that stays still while the head turns does not."""
+    from faceswap.score_measures import pose_drift
+
+    turning = np.stack([np.linspace(-20, 20, 9), np.zeros(9), np.zeros(9)], axis=1)
+    tilted = pose_drift(turning, turning + np.array([0, 10, 0]))
+    assert tilted.error == {"yaw": 0.0, "pitch": 10.0, "roll": 0.0}
+    assert tilted.offset == {"yaw": 0.0, "pitch": 10.0, "roll": 0.0}
+    assert tilted.tracking_error == {"yaw": 0.0, "pitch": 0.0, "roll": 0.0}
+    still = pose_drift(turning, np.zeros_like(turning))
+    assert still.offset["yaw"] == 0.0 and still.tracking_error["yaw"] == still.error["yaw"] == round(
+        100 / 9, 3
+    )
+    with_nan = pose_drift(np.vstack([turning, [np.nan] * 3]), np.vstack([turning, [0, 0, 0]]))
+    assert with_nan.error["yaw"] == 0.0  # a frame without a pose is left out
+    assert pose_drift(np.empty((0, 3)), np.empty((0, 3))).error == {"yaw": None, "pitch": None, "roll": None}
