@@ -93,6 +93,21 @@ def test_wrap_counts_each_item_handled() -> None:
     assert "3/3" in stream.getvalue().splitlines()[-1]
 
 
+def read_all(leader: int) -> str:
+    """Everything written to a pseudo-terminal whose other end is closed (one read may return a part)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the other end is closed and everything has been read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
 def test_a_terminal_of_zero_columns_still_shows_the_bar(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COLUMNS", raising=False)
     leader, follower = os.openpty()
@@ -102,8 +117,7 @@ def test_a_terminal_of_zero_columns_still_shows_the_bar(monkeypatch: pytest.Monk
         with progress_bar(5, "demo", stream=terminal) as bar:
             bar.update(5)
         terminal.flush()
-        shown = os.read(leader, 65536).decode()
-    os.close(leader)
+    shown = read_all(leader)
     assert "demo: 100%" in shown and "5/5" in shown
     assert max(len(line) for line in shown.replace("\r", "\n").splitlines()) <= progress.FALLBACK_COLUMNS
 
