@@ -36,5 +36,9 @@ class OutputError(FaceswapError):
     """An output that cannot be written (permissions, full disk, existing file)."""
 
 
+class ClusterError(FaceswapError):
+    """A process of a distributed run died or became unreachable; the last checkpoint is kept."""
+
+
 class TrainingDivergedError(FaceswapError):
     """Training produced a NaN or infinite loss; the last good checkpoint is kept."""

@@ -50,6 +50,7 @@ DEFAULT_BLUR = 6.0
 #: Default erosion, % of the face size.
 DEFAULT_ERODE = 0.0
 
+
 def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Anti-aliased hull of ``landmarks`` (pixels) and the forehead on a ``(height, width)`` grid.
 

@@ -21,6 +21,7 @@ diagnosing GPU problems.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -81,17 +82,31 @@ with _stderr_silenced():
     BACKEND: str = keras.backend.backend()
     if BACKEND == "tensorflow":
         import tensorflow as tf
-    GPUS = _gpus(BACKEND)
+
+
+@functools.cache
+def gpus() -> tuple[Any, ...]:
+    """The GPUs the backend sees (also ``faceswap.runtime.GPUS``), looked for on first use.
+
+    Not at import: JAX must join a cluster of hosts
+    (:func:`faceswap.train.distribute.join_cluster`) before it first looks at
+    its devices.
+    """
+    with _stderr_silenced():
+        return _gpus(BACKEND)
+
 
 # TensorFlow's Python warnings (AutoGraph falling back, tf.function retracing)
 # are advice for its own developers, not for users; errors still show.
 if BACKEND == "tensorflow" and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") in ("2", "3"):
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
-__all__ = ["BACKEND", "GPUS", "gpu_has_bfloat16", "has_gpu", "keras", "opencv_single_threaded", "tf"]
+__all__ = ["BACKEND", "gpu_has_bfloat16", "gpus", "has_gpu", "keras", "opencv_single_threaded", "tf"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "GPUS":
+        return gpus()
     if name == "tf":
         raise AttributeError(f"faceswap.runtime.tf: TensorFlow is not loaded on the {BACKEND} backend")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -99,18 +114,18 @@ def __getattr__(name: str) -> Any:
 
 def has_gpu() -> bool:
     """Whether the backend sees at least one GPU."""
-    return bool(GPUS)
+    return bool(gpus())
 
 
 def gpu_has_bfloat16() -> bool:
     """Whether the first GPU computes bfloat16 natively (NVIDIA compute capability 8.0, Ampere, or later)."""
-    if not GPUS:
+    if not gpus():
         return False
     if BACKEND == "tensorflow":
-        details = tf.config.experimental.get_device_details(GPUS[0])
+        details = tf.config.experimental.get_device_details(gpus()[0])
         return tuple(details.get("compute_capability", (0, 0))) >= (8, 0)
     if BACKEND == "jax":
-        capability = getattr(GPUS[0], "compute_capability", "0")
+        capability = getattr(gpus()[0], "compute_capability", "0")
         return float(capability) >= 8.0
     import torch
 

@@ -98,7 +98,7 @@ def test_precision_follows_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     from faceswap.train.hardware import FLOAT32, MIXED_BFLOAT16, MIXED_FLOAT16, compute_settings
 
     assert compute_settings(Hardware()).policy == FLOAT32  # no GPU here: float32
-    monkeypatch.setattr(runtime, "GPUS", ("gpu:0",))
+    monkeypatch.setattr(runtime, "gpus", lambda: ("gpu:0",))
     monkeypatch.setattr(runtime, "gpu_has_bfloat16", lambda: True)
     ampere = compute_settings(Hardware())
     assert ampere.policy == MIXED_BFLOAT16 and not ampere.loss_scaling

@@ -204,7 +204,7 @@ def test_a_session_without_a_model_takes_the_default_and_says_why(
     import faceswap.model
     import faceswap.runtime
 
-    monkeypatch.setattr(faceswap.runtime, "GPUS", ())
+    monkeypatch.setattr(faceswap.runtime, "gpus", lambda: ())
     monkeypatch.setattr(
         faceswap.model, "DEFAULT_ON_CPU", "tiny"
     )  # the real default, lite, is slower to build

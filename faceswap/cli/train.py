@@ -332,8 +332,11 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     hardware.add_argument(
         "--distribute",
         action="store_true",
-        help="train on all GPUs (MirroredStrategy), or on all hosts named in TF_CONFIG "
-        "(MultiWorkerMirroredStrategy); --batch-size is then the total over all devices",
+        help="train on all devices, or with other machines: on tensorflow, all GPUs (MirroredStrategy) "
+        "or the workers named in TF_CONFIG (MultiWorkerMirroredStrategy); on jax, all devices "
+        "(DataParallel), over the machines named by KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES "
+        "and _PROCESS_ID; --batch-size is the total over all devices; only the chief (worker 0) "
+        "writes the model folder (see README, 'Training on several machines')",
     )
     add_backend_option(hardware)
     parser.set_defaults(handler=run)
@@ -388,9 +391,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.faces_a is None or args.faces_b is None:
         raise InputError("name the two faces folders, FACES_A and FACES_B (or pass --resume)")
     model_dir = args.model_dir or default_model_dir(args.faces_a, args.faces_b)
-    from faceswap.locks import lock_outputs
+    from faceswap.train.distribute import model_folder_lock
 
-    with lock_outputs([model_dir], "train"):
+    with model_folder_lock(model_dir, args.distribute):
         return _train(args, model_dir)
 
 
@@ -416,7 +419,7 @@ def _train(args: argparse.Namespace, model_dir: Path) -> int:
         len(faces_b),
         config.batch_size,
         ", mixed precision" if session.mixed_precision else "",
-        f", {session.replicas} devices" if session.replicas > 1 else "",
+        session.devices.describe(),
     )
     from faceswap.train.monitor import format_duration
 
@@ -435,7 +438,7 @@ def _train(args: argparse.Namespace, model_dir: Path) -> int:
         result.faces_per_second,
         result.loss_a,
         result.loss_b,
-        model_dir,
+        model_dir if session.chief else f"{model_dir} by the chief process",
     )
     if result.signal is not None:  # saved; the exit status still says a signal stopped it
         from faceswap.signals import Interrupted

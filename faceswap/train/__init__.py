@@ -16,7 +16,8 @@ The package, by concern:
 ``pipeline``    the input pipeline that makes batches while the step trains (``tf.data``)
 ``loss``        face loss (MAE or SSIM) weighted by the masks, and the mask loss
 ``step``        the Keras model whose ``train_step`` does one step for both sides
-``hardware``    devices, distribution over them, precision: :class:`Hardware`
+``hardware``    how a run uses the machine, precision and jit: :class:`Hardware`
+``distribute``  several devices, processes or machines (``--distribute``), per backend
 ``checkpoint``  saving and restoring weights with the optimizer state; the best backup
 ``history``     the loss history kept in ``state.json``
 ``monitor``     the run's Keras callback: bookkeeping, stop conditions, signals, the progress bar

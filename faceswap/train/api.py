@@ -101,10 +101,10 @@ def train(
     TrainingDivergedError
         The loss became NaN or infinite; the last good checkpoint is kept.
     """
-    from faceswap.locks import lock_outputs
+    from faceswap.train.distribute import model_folder_lock
 
     hardware = replace(hardware or Hardware(), progress=progress)
-    with lock_outputs([model_dir], "train"):
+    with model_folder_lock(model_dir, hardware.distribute):
         return _train(
             model_dir, faces_a, faces_b, config, hardware, resume, iterations, time_limit, callbacks
         )

@@ -262,9 +262,9 @@ def choose_model(config: TrainConfig) -> tuple[TrainConfig, str | None]:
     if config.model is not None:
         return config, None
     from faceswap.model import default_model
-    from faceswap.runtime import GPUS
+    from faceswap.runtime import gpus
 
-    model, why = default_model(len(GPUS))
+    model, why = default_model(len(gpus()))
     return replace(config, model=model), f"no --model given: {why}"
 
 

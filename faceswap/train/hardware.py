@@ -1,4 +1,4 @@
-"""How a run uses the machine: devices, distribution over them, precision and jit compilation.
+"""How a run uses the machine: precision and jit compilation (several devices: :mod:`.distribute`).
 
 None of this is stored with the model: a model trained with mixed precision
 on four GPUs resumes in float32 on a CPU, and one trained on JAX resumes on
@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
-from faceswap.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +33,8 @@ class Hardware:
         Jit-compile the step (XLA, or ``torch.compile`` on PyTorch; GPU only,
         ignored with a warning on a CPU; always on with JAX).
     distribute
-        Train on all GPUs (``MirroredStrategy``), or on all workers of
-        ``TF_CONFIG`` (``MultiWorkerMirroredStrategy``); TensorFlow only.
+        Train on all devices, or on all processes of a cluster (see
+        :mod:`faceswap.train.distribute`); TensorFlow and JAX.
     progress
         Show a progress bar on stderr.
     """
@@ -47,57 +43,6 @@ class Hardware:
     xla: bool = False
     distribute: bool = False
     progress: bool = True
-
-
-class OneDevice:
-    """The strategy of the backends without ``tf.distribute``: one device, nothing to scope."""
-
-    num_replicas_in_sync = 1
-
-    def scope(self) -> contextlib.AbstractContextManager[None]:
-        """A context that changes nothing (``tf.distribute`` strategies place variables in theirs)."""
-        return contextlib.nullcontext()
-
-
-def make_strategy(distribute: bool) -> Any:
-    """The ``tf.distribute`` strategy for this run (:class:`OneDevice` on the other backends).
-
-    With ``distribute``: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` is
-    set; otherwise ``MirroredStrategy`` over all GPUs, or over the CPU's
-    logical devices when there is no GPU and the CPU has been split into
-    several (how the tests exercise this path). Without it, or with a single
-    device, the default strategy.
-
-    Raises
-    ------
-    InputError
-        With ``distribute`` on a backend other than TensorFlow.
-    """
-    from faceswap.runtime import BACKEND
-
-    if BACKEND != "tensorflow":
-        if distribute:
-            raise InputError(f"--distribute runs on the tensorflow backend only, not on {BACKEND}")
-        return OneDevice()
-    from faceswap.runtime import tf
-
-    if not distribute:
-        return tf.distribute.get_strategy()
-    if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-    if len(devices) < 2:
-        log.warning("--distribute: only one device (%s); training on it alone", devices[0].name)
-        return tf.distribute.get_strategy()
-    return tf.distribute.MirroredStrategy([device.name for device in devices])
-
-
-def is_chief(strategy: Any) -> bool:
-    """Whether this process writes the model folder (always, except non-chief multi-worker processes)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
 
 
 #: Keras' dtype policies: weights and compute in float32, or float32 weights computing in half precision.

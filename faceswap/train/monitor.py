@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Why a run stops, least urgent first (``None``: it goes on).
+STOP_REASONS = (None, "iterations", "time", "target", "interrupted")
+
 
 def format_duration(seconds: float) -> str:
     """``1h02m``, ``3m05s`` or ``42s``."""
@@ -128,7 +131,9 @@ class RunMonitor:
             session.save()
         if iteration % session.config.preview_every == 0:
             session.write_feedback()
-        self.reason = self._stop_reason(iteration, now)
+        # Every process of a distributed run stops after the same step, for the most urgent reason of any.
+        urgency = session.devices.agreed_max(STOP_REASONS.index(self._stop_reason(iteration, now)))
+        self.reason = STOP_REASONS[urgency]
         if self.reason:
             self.model.stop_training = True
 

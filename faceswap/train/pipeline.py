@@ -46,7 +46,7 @@ def make_dataset(source: BatchSource, start: int = 0, pipeline: int = 0, workers
     return dataset.with_options(options)
 
 
-def make_batches(source: BatchSource, start: int = 0, workers: int | None = None) -> Any:
+def make_batches(source: BatchSource, start: int = 0, workers: int | None = None, pipeline: int = 0) -> Any:
     """An endless ``keras.utils.PyDataset`` of ``source``'s batches ``start, start + 1, ...`` (any backend).
 
     ``workers`` threads (default: :func:`default_workers`, at least 2 so that
@@ -61,16 +61,22 @@ def make_batches(source: BatchSource, start: int = 0, workers: int | None = None
             return None
 
         def __getitem__(self, index: int) -> dict:
-            return source.batch(start + index)
+            return source.batch(start + index, pipeline)
 
     threads = max(2, workers or default_workers())
     return Batches(workers=threads, use_multiprocessing=False, max_queue_size=2 * threads)
 
 
-def training_batches(source: BatchSource, start: int = 0, workers: int | None = None) -> Any:
-    """The pipeline of this backend (:func:`make_dataset` on TensorFlow, else :func:`make_batches`)."""
+def training_batches(
+    source: BatchSource, start: int = 0, workers: int | None = None, pipeline: int = 0
+) -> Any:
+    """The pipeline of this backend (:func:`make_dataset` on TensorFlow, else :func:`make_batches`).
+
+    ``pipeline`` numbers the input pipeline of this process among those of a
+    run over several processes: each makes different batches.
+    """
     from faceswap.runtime import BACKEND
 
     if BACKEND == "tensorflow":
-        return make_dataset(source, start, workers=workers)
-    return make_batches(source, start, workers)
+        return make_dataset(source, start, pipeline, workers=workers)
+    return make_batches(source, start, workers, pipeline)

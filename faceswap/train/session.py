@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from faceswap.errors import InputError, ModelError, TrainingDivergedError
+from faceswap.errors import ClusterError, InputError, ModelError, TrainingDivergedError
 from faceswap.fileio import ensure_output_dir, remove_stale_temporaries
 from faceswap.model_folder import STATE_FILE, TrainingState, read_state_of_weights
 from faceswap.paths import guard_outputs
@@ -39,14 +39,8 @@ from faceswap.signals import stop_requests
 from faceswap.train.batches import BatchSource
 from faceswap.train.config import TrainConfig, choose_model, resumed_config
 from faceswap.train.dataset import FaceSet, check_two_sides, list_faces, load_faces
-from faceswap.train.hardware import (
-    FLOAT32,
-    Hardware,
-    compute_settings,
-    is_chief,
-    make_strategy,
-    precision_policy,
-)
+from faceswap.train.distribute import Devices, devices_for, writes_model_folder
+from faceswap.train.hardware import FLOAT32, Hardware, compute_settings, precision_policy
 from faceswap.train.history import append_loss
 from faceswap.train.monitor import monitor_class
 from faceswap.train.smoothing import BiasCorrectedEMA
@@ -108,6 +102,7 @@ class TrainingSession:
         state: TrainingState,
         hardware: Hardware,
         saved_network: Any = None,
+        devices: Devices | None = None,
     ) -> None:
         from faceswap.runtime import keras
 
@@ -121,19 +116,20 @@ class TrainingSession:
         self.config = config
         self.state = state
         self.hardware = hardware
-        self.strategy = make_strategy(hardware.distribute)
-        self.replicas = self.strategy.num_replicas_in_sync
-        if config.batch_size % self.replicas:
-            raise InputError(
-                f"batch size {config.batch_size} does not split evenly over {self.replicas} devices"
-            )
-        self.chief = is_chief(self.strategy)
+        #: The devices and processes of this run (several with ``--distribute``).
+        self.devices = devices or devices_for(hardware.distribute)
+        input_batch = self.devices.input_batch(config.batch_size)
+        self.replicas = self.devices.replicas
+        #: Whether this process writes the model folder (all but the other processes of a cluster).
+        self.chief = self.devices.chief
+        self._check_same_iteration(state.iteration)
+        if self.devices.processes > 1 and config.seed is not None:  # JAX's processes must agree on weights
+            self.config = config = replace(config, seed=self.devices.agreed_max(config.seed))
+            state.config["seed"] = config.seed
         self.compute = compute_settings(hardware)
         #: Whether this run computes in half precision (bfloat16 or float16, :attr:`compute`).
         self.mixed_precision = self.compute.mixed_precision
-        self.source = BatchSource(
-            faces, config.batch_size // self.replicas, state.input_size, config.augment, config.seed or 0
-        )
+        self.source = BatchSource(faces, input_batch, state.input_size, config.augment, config.seed or 0)
         self._build(saved_network, keras)
         self._preview_indices = [
             np.linspace(0, len(side) - 1, min(config.preview_faces, len(side))).round().astype(int)
@@ -168,6 +164,8 @@ class TrainingSession:
         from faceswap.errors import OutputError
 
         config = config or TrainConfig()
+        hardware = hardware or Hardware()
+        devices = devices_for(hardware.distribute)  # first: a cluster forms before any computation
         model_dir = Path(model_dir)
         guard_outputs([faces_a, faces_b, config.init_from], [model_dir])
         config, model_choice = choose_model(config)
@@ -189,9 +187,10 @@ class TrainingSession:
         )
         if model_choice is not None:
             log.info("%s", model_choice)
-        ensure_output_dir(model_dir)
+        if writes_model_folder(hardware.distribute):
+            ensure_output_dir(model_dir)
         state = TrainingState(model=config.model, input_size=input_size, config=_stored(config, faces))
-        session = cls(model_dir, faces, config, state, hardware or Hardware())
+        session = cls(model_dir, faces, config, state, hardware, devices=devices)
         if config.init_from is not None:
             from faceswap.train.reuse import initialise_from
 
@@ -227,6 +226,8 @@ class TrainingSession:
         ModelError
             When the folder holds no model or a damaged one.
         """
+        hardware = hardware or Hardware()
+        devices = devices_for(hardware.distribute)  # first: a cluster forms before any computation
         model_dir = Path(model_dir)
         state = read_state_of_weights(model_dir)
         config = resumed_config(state, str(model_dir), changes)
@@ -249,9 +250,10 @@ class TrainingSession:
             load_faces(faces_a, "A", state.input_size, config.augment, centering=config.centering),
             load_faces(faces_b, "B", state.input_size, config.augment, centering=config.centering),
         )
-        remove_stale_temporaries(model_dir)
+        if writes_model_folder(hardware.distribute):  # the chief's: on shared storage they may be in use
+            remove_stale_temporaries(model_dir)
         state.config = _stored(config, faces)
-        return cls(model_dir, faces, config, state, hardware or Hardware(), saved_network=saved)
+        return cls(model_dir, faces, config, state, hardware, saved_network=saved, devices=devices)
 
     def _build(self, saved: Any, keras: Any) -> None:
         from faceswap.model import build_autoencoder
@@ -261,7 +263,7 @@ class TrainingSession:
 
         if saved is None:
             keras.utils.set_random_seed(self.config.seed or 0)
-        with precision_policy(self.compute.policy), self.strategy.scope():
+        with precision_policy(self.compute.policy), self.devices.scope():
             self.network = build_autoencoder(self.config.model)
             compile_network(self.network, self.config)
             if saved is not None:
@@ -281,10 +283,11 @@ class TrainingSession:
         """The training batches from the current iteration on, distributed over the devices when several."""
         from faceswap.train.pipeline import make_dataset, training_batches
 
-        if self.replicas == 1:
-            return training_batches(self.source, self.state.iteration)
-        start = self.state.iteration * len(self.strategy.extended.worker_devices)
-        return self.strategy.distribute_datasets_from_function(
+        strategy = self.devices.strategy
+        if strategy is None or self.replicas == 1:  # JAX: Keras splits each process's batch over its devices
+            return training_batches(self.source, self.state.iteration, pipeline=self.devices.index)
+        start = self.state.iteration * len(strategy.extended.worker_devices)
+        return strategy.distribute_datasets_from_function(
             lambda context: make_dataset(self.source, start, context.input_pipeline_id)
         )
 
@@ -320,17 +323,20 @@ class TrainingSession:
 
         with stop_requests(monitor.request_stop), opencv_single_threaded():
             with monitor.progress_bar():
-                self.trainer.fit(
-                    self.dataset(),
-                    epochs=1,
-                    steps_per_epoch=iterations or 2**40,
-                    verbose=0,
-                    shuffle=False,
-                    callbacks=[monitor, *callbacks],
-                )
+                try:
+                    self.trainer.fit(
+                        self.dataset(),
+                        epochs=1,
+                        steps_per_epoch=iterations or 2**40,
+                        verbose=0,
+                        shuffle=False,
+                        callbacks=[monitor, *callbacks],
+                    )
+                except self.devices.lost_contact_errors as error:
+                    raise ClusterError(self._lost_contact_message(error)) from None
             if monitor.diverged:
                 raise TrainingDivergedError(monitor.diverged)
-            if self.chief:
+            if self.chief or self.devices.collective_reads:
                 self.measure_validation()  # before the save, so that state.json holds it
             self.save()
             self.write_feedback()
@@ -385,11 +391,38 @@ class TrainingSession:
     def divergence_message(self, name: str, value: float) -> str:
         """What to tell the user when ``name`` (e.g. ``loss_a``) became ``value`` (NaN or infinite)."""
         where = f"{name.replace('_', ' ')} became {value} at iteration {self.state.iteration + 1}"
+        return f"{where}: training diverged; {self._kept()}; try again with a lower --learning-rate"
+
+    def _kept(self) -> str:
+        """What is kept of the model when a run stops on an error."""
         if self._saved_iteration < 0:
-            kept = f"no checkpoint was saved yet in {self.model_dir}"
-        else:
-            kept = f"the last good checkpoint (iteration {self._saved_iteration}) in {self.model_dir} is kept"
-        return f"{where}: training diverged; {kept}; try again with a lower --learning-rate"
+            return f"no checkpoint was saved yet in {self.model_dir}"
+        return f"the last good checkpoint (iteration {self._saved_iteration}) in {self.model_dir} is kept"
+
+    def _lost_contact_message(self, error: BaseException) -> str:
+        """What to tell the user when another process of a distributed run died or cannot be reached."""
+        detail = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        return (
+            f"process {self.devices.index} of {self.devices.processes} lost contact with the others at "
+            f"iteration {self.state.iteration + 1} ({detail[:160]}); training stopped; {self._kept()}; "
+            "start every process again with --resume"
+        )
+
+    def _check_same_iteration(self, iteration: int) -> None:
+        """Refuse to train when the processes of a run would start from different checkpoints.
+
+        Raises
+        ------
+        ModelError
+            When another process resumes at another iteration (a stale copy of the model folder).
+        """
+        highest, lowest = self.devices.agreed_max(iteration), -self.devices.agreed_max(-iteration)
+        if highest != lowest:
+            raise ModelError(
+                f"{self.model_dir}: this process resumes at iteration {iteration}, but the processes of "
+                f"the run resume between iterations {lowest} and {highest}: give every process the same "
+                "model folder (shared, or copied from the chief's)"
+            )
 
     # -- output ------------------------------------------------------------------------------------
 
@@ -398,6 +431,9 @@ class TrainingSession:
         from faceswap.train.checkpoint import backup_best, copy_training_state, save_checkpoint
 
         if self._saved_iteration == self.state.iteration:
+            return
+        if not (self.chief or self.devices.collective_reads):  # the chief writes for all
+            self._saved_iteration = self.state.iteration
             return
         loss = max(self.smoothed_losses()) if all(average.count for average in self.losses) else math.inf
         better = math.isfinite(loss) and (self.state.best_loss is None or loss < self.state.best_loss)
@@ -411,7 +447,7 @@ class TrainingSession:
             save_checkpoint(self.model_dir, network, self.state)
             if better:
                 backup_best(self.model_dir)
-        else:  # every worker takes part in saving; only the chief keeps the file
+        else:  # a JAX process takes part in the chief's reads: its own copy goes to a folder removed at once
             import tempfile
 
             with tempfile.TemporaryDirectory() as scratch:
@@ -441,13 +477,16 @@ class TrainingSession:
         return history[-1][1], history[-1][2]
 
     def write_feedback(self) -> None:
-        """Write ``preview.png`` (and the timelapse frame) and ``loss.png``."""
-        if not self.chief:
+        """Write ``preview.png`` (and the timelapse frame) and ``loss.png`` (the chief alone writes)."""
+        if not (self.chief or self.devices.collective_reads):
             return
         from faceswap.train.preview import LOSS_PLOT_FILE, plot_loss, write_preview
 
-        write_preview(self.model_dir, self.preview(), self.state.iteration, self.config.timelapse)
+        preview = self.preview()
         self.measure_validation()
+        if not self.chief:
+            return
+        write_preview(self.model_dir, preview, self.state.iteration, self.config.timelapse)
         loss_a, loss_b = self.smoothed_losses()
         plot_loss(
             self.model_dir / LOSS_PLOT_FILE,

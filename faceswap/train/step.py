@@ -74,6 +74,17 @@ def _replicas_in_sync() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def _across_workers() -> bool:
+    """Whether the step runs under ``MultiWorkerMirroredStrategy`` with several workers (TensorFlow)."""
+    if BACKEND != "tensorflow":
+        return False
+    from faceswap.runtime import tf
+
+    strategy = tf.distribute.get_strategy()
+    several = strategy.num_replicas_in_sync > 1
+    return several and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
 class LastValue(keras.metrics.Metric):
     """A metric that reports the value of the latest step (Keras' own average over the epoch)."""
 
@@ -127,6 +138,21 @@ class SwapTrainer(keras.Model):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer, name="loss_scale_optimizer")
         super().compile(optimizer=optimizer, auto_scale_loss=False, jit_compile=jit_compile)
         optimizer.build(self.network.trainable_variables)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None) -> None:
+        """Skip Keras' shape probe of the first batch (TensorFlow trainer only): all is built already.
+
+        Under a ``tf.distribute`` strategy Keras all-reduces a first batch to
+        learn the input shapes; ``MultiWorkerMirroredStrategy`` cannot reduce a
+        dict of tensors (``ValueError``), and the network, its optimizer and
+        the step's metrics are built before ``fit()`` (see :meth:`compile`).
+        """
+
+    def train_step(self, *args):  # noqa: D102 - Keras API
+        logs = super().train_step(*args)
+        if _across_workers():  # Keras averages each log over the workers along axis 0: give it one
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     def call(self, inputs, training=False):  # noqa: D102 - Keras API
         return self.network(
