@@ -194,9 +194,7 @@ def main() -> int:
         f"{len(faces)} faces; model: {model.name} ({weights}); batch {args.batch_size}; "
         f"x264 preset {args.preset}; {cores} CPU cores; medians of {args.repeat} interleaved rounds"
     )
-    print(
-        f"load average (1, 5, 15 min) before: {format_load(load_before)}, after: {format_load(load_after)}"
-    )
+    print(f"load average (1, 5, 15 min) before: {format_load(load_before)}, after: {format_load(load_after)}")
     for name, runs in results.items():
         print(f"  {name} runs: {', '.join(f'{rate:.1f}' for rate, _ in runs)}")
     print(

@@ -233,8 +233,15 @@ def throughput(args: argparse.Namespace) -> int:
                 else:
                     estimates[(model, jit)] = row["case_s"] * 1.1
                 release()
-            row = {"backend": BACKEND, "device": name, "model": model, "batch": batch,
-                   "mixed_precision": mixed, "asked_jit": jit, **row}
+            row = {
+                "backend": BACKEND,
+                "device": name,
+                "model": model,
+                "batch": batch,
+                "mixed_precision": mixed,
+                "asked_jit": jit,
+                **row,
+            }
             if "tflops" in row and peak:
                 row["share_of_peak"] = row["tflops"] / peak
             row["tensorflow_loaded"] = sys.modules.get("tensorflow") is not None
@@ -260,8 +267,12 @@ def fastest(rows: list[dict], model: str = TARGET_MODEL) -> dict | None:
 def target(args: argparse.Namespace) -> int:
     """The ``target`` stage: train the fastest setting to loss 0.02 or for ``--budget`` seconds; save it."""
     rows = [row for path in args.results for row in read_rows(path)]
-    best = fastest(rows) or {"backend": args.backend or "torch", "batch": BATCHES[0],
-                             "mixed_precision": True, "jit": True}
+    best = fastest(rows) or {
+        "backend": args.backend or "torch",
+        "batch": BATCHES[0],
+        "mixed_precision": True,
+        "jit": True,
+    }
     from faceswap.backends import choose_backend
 
     choose_backend(best["backend"])
@@ -270,25 +281,48 @@ def target(args: argparse.Namespace) -> int:
     from faceswap.train import Hardware, TrainConfig, train
 
     batch = BATCHES[0] if TINY else best["batch"]
-    config = TrainConfig(model=TARGET_MODEL, batch_size=batch, target_loss=THRESHOLDS[-1], seed=0,
-                         save_every=10**9, preview_every=10**9)
+    config = TrainConfig(
+        model=TARGET_MODEL,
+        batch_size=batch,
+        target_loss=THRESHOLDS[-1],
+        seed=0,
+        save_every=10**9,
+        preview_every=10**9,
+    )
     hardware = Hardware(mixed_precision=best["mixed_precision"], xla=best.get("jit", True))
     started = time.perf_counter()
-    result = train(FACES / "d3", FACES / "d6", args.model_dir, config, time_limit=args.budget,
-                   hardware=hardware, progress=False)
+    result = train(
+        FACES / "d3",
+        FACES / "d6",
+        args.model_dir,
+        config,
+        time_limit=args.budget,
+        hardware=hardware,
+        progress=False,
+    )
     per_iteration = result.seconds / max(1, result.iteration)
     reached = {}
     for threshold in THRESHOLDS:
         iteration = reached_at(result.loss_history, threshold, window=20 if TINY else 100)
-        reached[str(threshold)] = None if iteration is None else {
-            "iteration": iteration, "seconds": iteration * per_iteration}
+        reached[str(threshold)] = (
+            None if iteration is None else {"iteration": iteration, "seconds": iteration * per_iteration}
+        )
     summary = {
-        "backend": best["backend"], "model": TARGET_MODEL, "batch": batch,
-        "mixed_precision": best["mixed_precision"], "jit": best.get("jit", True),
-        "stopped_by": result.reason, "iterations": result.iteration, "train_s": result.seconds,
-        "with_loading_s": time.perf_counter() - started, "faces_per_s": result.faces_per_second,
-        "loss_a": result.loss_a, "loss_b": result.loss_b, "reached": reached,
-        "model_dir": str(args.model_dir), "tensorflow_loaded": sys.modules.get("tensorflow") is not None,
+        "backend": best["backend"],
+        "model": TARGET_MODEL,
+        "batch": batch,
+        "mixed_precision": best["mixed_precision"],
+        "jit": best.get("jit", True),
+        "stopped_by": result.reason,
+        "iterations": result.iteration,
+        "train_s": result.seconds,
+        "with_loading_s": time.perf_counter() - started,
+        "faces_per_s": result.faces_per_second,
+        "loss_a": result.loss_a,
+        "loss_b": result.loss_b,
+        "reached": reached,
+        "model_dir": str(args.model_dir),
+        "tensorflow_loaded": sys.modules.get("tensorflow") is not None,
     }
     args.out.write_text(json.dumps(summary, indent=2))
     print(format_target(summary), flush=True)
@@ -297,18 +331,24 @@ def target(args: argparse.Namespace) -> int:
 
 def format_row(row: dict) -> str:
     """One line of the throughput table."""
-    head = (f"{row['backend']:<8}{row['model']:<12}{row['batch']:>6}  "
-            f"{'mixed' if row['mixed_precision'] else 'fp32':<6}{'jit' if row['asked_jit'] else 'eager':<6}")
+    head = (
+        f"{row['backend']:<8}{row['model']:<12}{row['batch']:>6}  "
+        f"{'mixed' if row['mixed_precision'] else 'fp32':<6}{'jit' if row['asked_jit'] else 'eager':<6}"
+    )
     if "faces_per_s" not in row:
         return head + f"  {row.get('skipped') or row.get('error')}"
     share = f"{row['share_of_peak']:>7.1%}" if "share_of_peak" in row else f"{'n/a':>7}"
     jit_note = "" if row["jit"] == row["asked_jit"] else " (jit not applied here)"
-    return head + (f"{row['faces_per_s']:>10.1f}{row['s_per_step'] * 1000:>10.1f}{row['tflops']:>9.1f}"
-                   f"{share}{row['gflop_per_step']:>10.0f}{jit_note}")
+    return head + (
+        f"{row['faces_per_s']:>10.1f}{row['s_per_step'] * 1000:>10.1f}{row['tflops']:>9.1f}"
+        f"{share}{row['gflop_per_step']:>10.0f}{jit_note}"
+    )
 
 
-TABLE_HEAD = (f"{'backend':<8}{'model':<12}{'batch':>6}  {'prec':<6}{'jit':<6}"
-              f"{'faces/s':>10}{'ms/step':>10}{'TFLOP/s':>9}{'peak':>7}{'GFLOP/st':>10}")
+TABLE_HEAD = (
+    f"{'backend':<8}{'model':<12}{'batch':>6}  {'prec':<6}{'jit':<6}"
+    f"{'faces/s':>10}{'ms/step':>10}{'TFLOP/s':>9}{'peak':>7}{'GFLOP/st':>10}"
+)
 
 
 def format_target(summary: dict) -> str:

@@ -57,9 +57,7 @@ def main() -> int:
     parser.add_argument("--model", default="original", help="(default: original)")
     parser.add_argument("--batch-size", type=int, default=64, help="(default: 64)")
     parser.add_argument("--target-loss", type=float, default=0.02, help="(default: 0.02)")
-    parser.add_argument(
-        "--time", type=parse_duration, default=parse_duration("8h"), help="(default: 8h)"
-    )
+    parser.add_argument("--time", type=parse_duration, default=parse_duration("8h"), help="(default: 8h)")
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument(
         "--work", type=Path, help="where faces and the model go (default: a temporary folder)"

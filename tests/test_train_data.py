@@ -116,6 +116,7 @@ def test_batches_are_deterministic_and_cover_every_face(faces_a, faces_b) -> Non
 def test_warp_to_landmarks_pairs_similar_faces_and_keeps_the_target(faces_a, faces_b) -> None:
     nearest = nearest_faces(faces_a, faces_b, count=3, chunk=7)  # chunks smaller than the side
     assert nearest.shape == (len(faces_a), 3) and nearest.max() < len(faces_b)
+
     # Brute force: the three closest B faces in face-region units are the ones found.
     def units(faces):
         start, stop = faces.face_box
