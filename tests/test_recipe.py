@@ -343,3 +343,52 @@ def test_a_model_stored_before_validation_existed_keeps_training_on_every_face()
     del stored["validation_every"]  # as state.json was written before the setting existed
     assert TrainConfig.from_json(stored).validation_every == 0
     assert TrainConfig.from_json({**stored, "validation_every": 10}).validation_every == 10
+
+
+def test_the_collapse_watch_needs_a_run_of_its_own_and_a_real_jump() -> None:
+    from faceswap.train.monitor import COLLAPSE_FACTOR, COLLAPSE_MIN_STEPS, CollapseWatch
+
+    watch = CollapseWatch()
+    falling = np.linspace(0.15, 0.05, 3 * COLLAPSE_MIN_STEPS)
+    assert all(watch.update(value, value * 1.1) is None for value in falling)
+    assert 0.055 < watch.lowest < 0.065  # side B's, the larger, a little behind (smoothed)
+    jumps = [watch.update(0.4, 0.06) for _ in range(40)]  # side A paints one flat colour
+    first = next(number for number, found in enumerate(jumps) if found)
+    lowest, now = jumps[first]
+    assert 0 < first < 30 and now > COLLAPSE_FACTOR * lowest
+    # A resumed run whose loss lies higher from its first step (another --loss) is no collapse,
+    # and neither is the fast fall of the first steps.
+    resumed = CollapseWatch()
+    assert all(resumed.update(0.3, 0.3) is None for _ in range(2 * COLLAPSE_MIN_STEPS))
+    early = CollapseWatch()
+    assert all(early.update(value, value) is None for value in [0.02] * 5 + [0.3] * (COLLAPSE_MIN_STEPS - 10))
+
+
+def test_a_collapsed_network_stops_training_and_points_at_the_best_checkpoint(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faceswap.errors import TrainingDivergedError
+    from faceswap.model_folder import read_state
+    from faceswap.runtime import keras
+    from faceswap.train import monitor
+
+    monkeypatch.setattr(monitor, "COLLAPSE_MIN_STEPS", 4)  # a tiny network's loss after a few steps:
+    monkeypatch.setattr(monitor, "COLLAPSE_FACTOR", 1.5)  # about 0.2, and about 0.45 once it paints black
+    folder = tmp_path / "m"
+    session = TrainingSession.start(folder, faces_d18, faces_d19, tiny(save_every=3), QUIET)
+
+    class Collapse(keras.callbacks.Callback):
+        """After iteration 6, decoder A paints black: a finite loss far above the lowest."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            if session.state.iteration == 6:
+                face = session.network.get_layer("decoder_a").get_layer("face")
+                face.kernel.assign(np.zeros(face.kernel.shape, "float32"))
+                face.bias.assign(np.full(face.bias.shape, -30.0, "float32"))
+
+    with pytest.raises(
+        TrainingDivergedError, match=r"times its lowest .*: the network collapsed; .*best holds"
+    ):
+        session.run(iterations=40, callbacks=[Collapse()])
+    assert read_state(folder).iteration <= 6  # nothing saved after the collapse was seen
+    assert read_state(folder / "best").iteration in (3, 6)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from faceswap.progress import progress_bar
 from faceswap.signals import signal_name
+from faceswap.train.smoothing import BiasCorrectedEMA
 
 if TYPE_CHECKING:
     from faceswap.train.session import TrainingSession
@@ -28,6 +29,35 @@ log = logging.getLogger(__name__)
 
 #: Why a run stops, least urgent first (``None``: it goes on).
 STOP_REASONS = (None, "iterations", "time", "target", "interrupted")
+#: A smoothed face loss this many times the lowest of the run means the network has collapsed.
+COLLAPSE_FACTOR = 3.0
+#: Steps of a run before its lowest smoothed loss counts (the first ones fall fast).
+COLLAPSE_MIN_STEPS = 100
+
+
+class CollapseWatch:
+    """Notices a collapsed network: its smoothed face loss far above the lowest it reached in this run.
+
+    A network that collapses (seen at batch 8 on a CPU: within a few hundred
+    steps every face it paints becomes one flat skin colour, the loss from
+    0.06 to 0.39) gives finite losses, so the NaN check misses it, and
+    training on does not bring it back. Only this run's own losses count, so
+    that resuming with another loss (whose values lie higher) is no collapse.
+    """
+
+    def __init__(self) -> None:
+        self.averages = (BiasCorrectedEMA(), BiasCorrectedEMA())
+        self.lowest = math.inf
+
+    def update(self, loss_a: float, loss_b: float) -> tuple[float, float] | None:
+        """Add one step's face losses; ``(lowest, now)`` once the loss has collapsed, else ``None``."""
+        now = max(
+            average.update(value) for average, value in zip(self.averages, (loss_a, loss_b), strict=True)
+        )
+        if self.averages[0].count < COLLAPSE_MIN_STEPS:
+            return None
+        self.lowest = min(self.lowest, now)
+        return (self.lowest, now) if now > COLLAPSE_FACTOR * self.lowest else None
 
 
 def format_duration(seconds: float) -> str:
@@ -68,6 +98,7 @@ class RunMonitor:
         self._bar: Any = None
         #: The signal that asked the run to stop (see :meth:`request_stop`).
         self.stop_signal: int | None = None
+        self._collapse = CollapseWatch()
         self._frozen = None
         if session.state.iteration < session.config.freeze_encoder:
             from faceswap.train.reuse import FrozenEncoder
@@ -119,6 +150,11 @@ class RunMonitor:
         bad = [key for key, value in logs.items() if not math.isfinite(value)]
         if bad:
             self.diverged = session.divergence_message(bad[0], logs[bad[0]])
+            self.model.stop_training = True
+            return
+        collapsed = self._collapse.update(logs["loss_a"], logs["loss_b"])
+        if collapsed:
+            self.diverged = session.collapse_message(*collapsed)
             self.model.stop_training = True
             return
         session.record(logs, seconds)

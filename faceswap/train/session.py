@@ -393,6 +393,23 @@ class TrainingSession:
         where = f"{name.replace('_', ' ')} became {value} at iteration {self.state.iteration + 1}"
         return f"{where}: training diverged; {self._kept()}; try again with a lower --learning-rate"
 
+    def collapse_message(self, lowest: float, now: float) -> str:
+        """What to tell the user when the smoothed face loss rose from ``lowest`` to ``now`` (a collapse)."""
+        from faceswap.model_folder import BEST_DIR
+
+        best = self.model_dir / BEST_DIR
+        where = f"at iteration {self.state.iteration + 1} the smoothed face loss is {now:.4f}"
+        keep = (
+            f"{best} holds the checkpoint of the lowest loss"
+            if (best / STATE_FILE).exists()
+            else self._kept()
+        )
+        return (
+            f"{where}, {now / lowest:.1f} times its lowest ({lowest:.4f}): the network collapsed; {keep} "
+            "(convert it, or resume it with its own --model-dir); to avoid it, train with a lower "
+            "--learning-rate, --clip-norm 1 or a larger --batch-size"
+        )
+
     def _kept(self) -> str:
         """What is kept of the model when a run stops on an error."""
         if self._saved_iteration < 0:
