@@ -175,6 +175,7 @@ class Contender:
     wall: float = 0.0  # wall-clock seconds of training
     cpu: float = 0.0  # CPU seconds of training (all threads of this process)
     points: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str | None = None  # why training stopped early (a collapse, a NaN): evaluated as it is
 
     @property
     def model_dir(self) -> Path:
@@ -191,17 +192,24 @@ def train_until(contenders: list[Contender], seconds: float, slice_seconds: floa
     busy and on an idle machine (it is at most the idle machine's wall time:
     a step that keeps the cores only partly busy gets more wall time).
     """
+    from faceswap.errors import TrainingDivergedError
+
     cores = len(os.sched_getaffinity(0))
     turn = 0
     while True:
-        behind = [c for c in contenders if seconds - c.trained > 0.5]
+        behind = [c for c in contenders if c.stopped is None and seconds - c.trained > 0.5]
         if not behind:
             return
         order = behind[turn % len(behind) :] + behind[: turn % len(behind)]
         turn += 1
         for contender in order:
             cpu_before = time.process_time()
-            result = contender.session.run(time_limit=min(slice_seconds, seconds - contender.trained))
+            try:
+                result = contender.session.run(time_limit=min(slice_seconds, seconds - contender.trained))
+            except TrainingDivergedError as error:  # the other recipe goes on; this one stays as it is
+                contender.stopped = str(error)
+                print(f"{contender.name} stopped training: {error}", flush=True)
+                continue
             if result.reason == "interrupted":
                 raise KeyboardInterrupt
             cpu = time.process_time() - cpu_before
@@ -409,6 +417,7 @@ def run(
         for contender in contenders:
             row, crops = evaluate(contender, point, yardstick, args.work)
             row["fraction"] = fraction
+            row["stopped"] = contender.stopped
             contender.points.append(row)
             columns.append((f"{contender.name} {row['minutes']:.1f}m", crops))
             s = row["score"]

@@ -249,3 +249,13 @@ def test_distribute_on_torch_is_one_clear_error(tmp_path: Path, faces_d18: Path,
         "Keras has no distribution engine for torch"
     )
     assert not (tmp_path / "model").exists()
+
+
+def test_a_lost_peer_is_told_apart_from_other_failures() -> None:
+    devices = Devices(replicas=2, processes=2)
+    error = RuntimeError(
+        "Graph execution error:\n\nCollective ops is aborted by: recvmsg:Connection reset by peer\nmore"
+    )
+    assert devices.lost_contact(error) == "Collective ops is aborted by: recvmsg:Connection reset by peer"
+    assert devices.lost_contact(RuntimeError("Graph execution error:")) == "RuntimeError"  # TF's types say it
+    assert Devices().lost_contact_errors == ()  # one process: nothing to lose

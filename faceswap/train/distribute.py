@@ -33,12 +33,16 @@ import contextlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from faceswap.errors import InputError
 
 log = logging.getLogger(__name__)
+
+#: Words of a backend's error that say a peer process is gone or unreachable.
+_LOST_CONTACT = re.compile(r"connection|peer|unavailable|deadline|heartbeat|gloo|is down", re.IGNORECASE)
 
 #: Keras' own variables that name the hosts of a JAX cluster (see ``keras.distribution.initialize``).
 JAX_CLUSTER_VARIABLES = (
@@ -233,7 +237,7 @@ class Devices:
         return int(self._agree(int(value)))
 
     def describe(self) -> str:
-        """``""``, ``", 2 devices"`` or ``", 4 devices on 2 machines (process 0)"`` for the first log line."""
+        """``""``, ``", 2 devices"`` or ``", 4 devices in 2 processes (this is process 0)"``, for the log."""
         if self.replicas == 1:
             return ""
         if self.processes == 1:
@@ -261,6 +265,20 @@ class Devices:
         import jax
 
         return (jax.errors.JaxRuntimeError,)
+
+    def lost_contact(self, error: BaseException) -> str | None:
+        """The line of ``error`` that says another process is gone (``None``: some other failure).
+
+        TensorFlow's error types say it themselves; JAX's runtime error covers
+        every failure, so its message must name the connection.
+        """
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        telling = [line for line in lines if _LOST_CONTACT.search(line)]
+        if telling:
+            return telling[0][:160]
+        from faceswap.runtime import BACKEND
+
+        return type(error).__name__ if BACKEND == "tensorflow" else None
 
 
 def devices_for(distribute: bool) -> Devices:

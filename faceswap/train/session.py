@@ -333,7 +333,10 @@ class TrainingSession:
                         callbacks=[monitor, *callbacks],
                     )
                 except self.devices.lost_contact_errors as error:
-                    raise ClusterError(self._lost_contact_message(error)) from None
+                    detail = self.devices.lost_contact(error)
+                    if detail is None:
+                        raise
+                    raise ClusterError(self._lost_contact_message(detail)) from None
             if monitor.diverged:
                 raise TrainingDivergedError(monitor.diverged)
             if self.chief or self.devices.collective_reads:
@@ -416,12 +419,11 @@ class TrainingSession:
             return f"no checkpoint was saved yet in {self.model_dir}"
         return f"the last good checkpoint (iteration {self._saved_iteration}) in {self.model_dir} is kept"
 
-    def _lost_contact_message(self, error: BaseException) -> str:
+    def _lost_contact_message(self, detail: str) -> str:
         """What to tell the user when another process of a distributed run died or cannot be reached."""
-        detail = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
         return (
             f"process {self.devices.index} of {self.devices.processes} lost contact with the others at "
-            f"iteration {self.state.iteration + 1} ({detail[:160]}); training stopped; {self._kept()}; "
+            f"iteration {self.state.iteration + 1} ({detail}); training stopped; {self._kept()}; "
             "start every process again with --resume"
         )
 
