@@ -15,8 +15,10 @@ steps, ``time_limit`` seconds, the smoothed face loss of both sides (a
 bias-corrected moving average, see :mod:`faceswap.train.smoothing`) at most
 ``config.target_loss``, Ctrl-C (SIGINT), SIGTERM or SIGHUP. The model is saved every
 ``config.save_every`` iterations and when the run stops; a NaN or infinite
-loss stops it with :class:`faceswap.errors.TrainingDivergedError`, leaving the
-last good checkpoint as it was.
+loss, or a collapse (:class:`faceswap.train.monitor.CollapseWatch`), stops it
+with :class:`faceswap.errors.TrainingDivergedError`, leaving the last
+checkpoint as it was. With ``--distribute`` over several processes see
+:mod:`faceswap.train.distribute`: all stop together, the chief alone writes.
 """
 
 from __future__ import annotations
