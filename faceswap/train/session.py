@@ -41,7 +41,7 @@ from faceswap.signals import stop_requests
 from faceswap.train.batches import BatchSource
 from faceswap.train.config import TrainConfig, choose_model, resumed_config
 from faceswap.train.dataset import FaceSet, check_two_sides, list_faces, load_faces
-from faceswap.train.distribute import Devices, devices_for, writes_model_folder
+from faceswap.train.distribute import Devices, devices_for
 from faceswap.train.hardware import FLOAT32, Hardware, compute_settings, precision_policy
 from faceswap.train.history import append_loss
 from faceswap.train.monitor import monitor_class
@@ -189,7 +189,7 @@ class TrainingSession:
         )
         if model_choice is not None:
             log.info("%s", model_choice)
-        if writes_model_folder(hardware.distribute):
+        if devices.chief:
             ensure_output_dir(model_dir)
         state = TrainingState(model=config.model, input_size=input_size, config=_stored(config, faces))
         session = cls(model_dir, faces, config, state, hardware, devices=devices)
@@ -252,7 +252,7 @@ class TrainingSession:
             load_faces(faces_a, "A", state.input_size, config.augment, centering=config.centering),
             load_faces(faces_b, "B", state.input_size, config.augment, centering=config.centering),
         )
-        if writes_model_folder(hardware.distribute):  # the chief's: on shared storage they may be in use
+        if devices.chief:  # the chief's: on shared storage they may be in use
             remove_stale_temporaries(model_dir)
         state.config = _stored(config, faces)
         return cls(model_dir, faces, config, state, hardware, saved_network=saved, devices=devices)
