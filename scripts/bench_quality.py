@@ -390,7 +390,7 @@ def run(
         session.run(iterations=1)
         contenders.append(Contender(name, text, session))
         print(
-            f"{name}: {text or '(train defaults)'} -> {config.model}, {session.state.input_size} px",
+            f"{name}: {text or '(train defaults)'} -> {session.state.model}, {session.state.input_size} px",
             flush=True,
         )
     share = args.minutes * 60 / len(contenders)
