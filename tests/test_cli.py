@@ -96,3 +96,23 @@ def test_the_shared_identity_threshold_is_the_pipelines() -> None:
 
     assert IDENTITY_THRESHOLD == SAME_PERSON_THRESHOLD
     assert ExtractOptions().identity_threshold == ConvertOptions().identity_threshold == SAME_PERSON_THRESHOLD
+
+
+def test_log_lines_go_to_the_stderr_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set up under one sys.stderr, logging writes to its successor, and a closed predecessor is harmless."""
+    import io
+    import logging
+
+    from faceswap.cli import configure_logging
+
+    logger = logging.getLogger("faceswap")
+    monkeypatch.setattr(logger, "handlers", list(logger.handlers))
+    monkeypatch.setattr(logger, "propagate", logger.propagate)
+    monkeypatch.setattr(logger, "level", logger.level)
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging(verbose=False, quiet=False)
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("faceswap.train").warning("only %d faces", 40)
+    assert second.getvalue() == "warning: only 40 faces\n"

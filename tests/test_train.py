@@ -50,22 +50,26 @@ def digest(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, faces_d18: Path, faces_d19: Path):
-    """20 iterations of the lite model on d18 (A) and d19 (B), batch 4, with every output switched on.
+    """40 iterations of the lite model on d18 (A) and d19 (B), batch 4, with every output switched on.
+
+    40, not fewer: over the first 20 the loss of a batch of 4 falls by less than its noise (a change in
+    OpenCV's rounding of warped pixels was enough to turn a 10 % fall into none); by 40 it falls by
+    about 30 % whatever the seed.
 
     Through the one-call API (:func:`faceswap.train.train`), as the demo uses it.
     """
     folder = tmp_path_factory.mktemp("models") / "d18-d19"
-    config = lite(batch_size=4, save_every=10, preview_every=10, tensorboard=True, timelapse=True)
-    return train(faces_d18, faces_d19, folder, config, iterations=20, time_limit=3600, progress=False)
+    config = lite(batch_size=4, save_every=20, preview_every=20, tensorboard=True, timelapse=True)
+    return train(faces_d18, faces_d19, folder, config, iterations=40, time_limit=3600, progress=False)
 
 
 def test_a_short_real_run_lowers_the_loss_of_both_sides(trained) -> None:
     result = trained
-    assert result.reason == "iterations" and result.iteration == 20
+    assert result.reason == "iterations" and result.iteration == 40
     history = np.array(result.loss_history)
-    assert history.shape == (20, 3) and list(history[:, 0]) == list(range(1, 21))
+    assert history.shape == (40, 3) and list(history[:, 0]) == list(range(1, 41))
     first, last = history[:5, 1:].mean(axis=0), history[-5:, 1:].mean(axis=0)
-    assert (last < 0.92 * first).all(), (first, last)  # mae+dssim: its SSIM part falls slower than MAE
+    assert (last < 0.85 * first).all(), (first, last)  # mae+dssim: its SSIM part falls slower than MAE
     smoothed = tuple(ema_curve(history[:, column])[-1] for column in (1, 2))  # what the bar shows
     assert (result.loss_a, result.loss_b) == pytest.approx(smoothed)
     assert result.faces_per_second > 0
@@ -84,18 +88,18 @@ def test_the_run_leaves_a_complete_model_folder(trained, faces_d18: Path) -> Non
     plot = cv2.imread(str(folder / "loss.png"))
     assert plot is not None and plot.shape[0] > 200 and plot.shape[1] > 400
     assert sorted(path.name for path in (folder / "timelapse").iterdir()) == [
-        "000000010.png",
         "000000020.png",
+        "000000040.png",
     ]
     assert tensorboard_scalars(folder / "tensorboard")["loss_a"] == [
         pytest.approx(row[1]) for row in result.loss_history
     ]
     state = read_state(folder)
     assert [tuple(row) for row in state.loss_history] == list(result.loss_history)
-    assert state.model == "lite" and state.input_size == 64 and state.iteration == 20
+    assert state.model == "lite" and state.input_size == 64 and state.iteration == 40
     assert state.config["batch_size"] == 4 and state.config["seed"] == 1
     assert Path(state.config["faces_a"]).name.startswith("faces_d18")
-    assert read_state(folder / "best").iteration in (10, 20)
+    assert read_state(folder / "best").iteration in (20, 40)
     assert load_swap_model(folder / "best").name == "lite"
     # Convert's loader takes it (safe mode), and the optimizer state travels in model.keras.
     swap = load_swap_model(folder)
@@ -104,7 +108,7 @@ def test_the_run_leaves_a_complete_model_folder(trained, faces_d18: Path) -> Non
     swapped, mask = swap.predict(faces, "b")
     assert swapped.shape == (3, 64, 64, 3) and mask.shape == (3, 64, 64, 1)
     network = load_keras_model(folder / "model.keras", compile=True)
-    assert int(np.asarray(network.optimizer.iterations)) == 20
+    assert int(np.asarray(network.optimizer.iterations)) == 40
 
 
 def test_resume_continues_exactly_where_training_stopped(

@@ -89,12 +89,31 @@ def build_parser() -> OneLineParser:
 def configure_logging(verbose: bool, quiet: bool) -> None:
     """Send log records to stderr as plain lines (``warning: ...`` for warnings)."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_Formatter())
     root = logging.getLogger("faceswap")
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes, not what it was when logging was set up.
+
+    A caller (a test, a notebook) that swaps ``sys.stderr`` and later closes its
+    stand-in would otherwise leave every later record writing to a closed file.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
 
 
 class _Formatter(logging.Formatter):
