@@ -12,7 +12,6 @@ import logging
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -22,7 +21,7 @@ from faceswap.model_folder import MODEL_FILE, load_keras_model
 from faceswap.runtime import tf
 from faceswap.train import Hardware, TrainConfig, TrainingSession
 from faceswap.train.config import LOSSES
-from faceswap.train.loss import face_loss, laplacian_levels, laplacian_pyramid, ms_ssim_scales
+from faceswap.train.loss import face_loss, ms_ssim_scales
 from faceswap.train.schedule import FINAL_FRACTION, learning_rate_at
 from faceswap.train.smoothing import DECAY, BiasCorrectedEMA, ema_curve
 from faceswap.train.step import make_optimizer
@@ -135,43 +134,6 @@ def test_mae_plus_dssim_is_the_mean_of_the_two() -> None:
 
 def test_ms_ssim_uses_as_many_scales_as_the_size_allows() -> None:
     assert (ms_ssim_scales(64), ms_ssim_scales(128), ms_ssim_scales(256)) == (3, 4, 5)
-
-
-def test_the_laplacian_pyramid_reaches_8_px_and_its_levels_add_back_up() -> None:
-    assert (laplacian_levels(64), laplacian_levels(128), laplacian_levels(256)) == (4, 5, 6)
-    image = tf.constant(np.random.default_rng(2).random((1, 64, 64, 3)), tf.float32)
-    bands = laplacian_pyramid(image, 4)
-    assert [int(band.shape[1]) for band in bands] == [64, 32, 16, 8]
-    # Against OpenCV: each band is its level minus the level's binomial blur (zeros past the border),
-    # each next level that blur halved by 2x2 means, the last the low-pass rest.
-    binomial = np.array([1, 4, 6, 4, 1], np.float32) / 16
-    level = np.asarray(image[0])
-    for band in bands[:-1]:
-        low = cv2.sepFilter2D(level, -1, binomial, binomial, borderType=cv2.BORDER_CONSTANT)
-        np.testing.assert_allclose(np.asarray(band[0]), level - low, atol=1e-5)
-        level = low.reshape(low.shape[0] // 2, 2, low.shape[1] // 2, 2, 3).mean(axis=(1, 3))
-    np.testing.assert_allclose(np.asarray(bands[-1][0]), level, atol=1e-5)
-    assert float(tf.reduce_mean(tf.abs(bands[0]))) > 0.1  # noise is mostly fine detail
-
-
-def test_missing_detail_under_a_shading_error_gets_a_gradient_from_lap_not_from_mae() -> None:
-    """A blurred face that is also too bright: MAE's gradient is one flat sign, lap's points to the detail."""
-    from skimage import data
-
-    face = cv2.resize(data.astronaut()[:256, 128:384], (64, 64), interpolation=cv2.INTER_AREA) / 255.0
-    blurred = cv2.GaussianBlur(face, (0, 0), 1.5)
-    detail = (face - blurred).ravel()
-    target = tf.constant(face[None], tf.float32)
-    weight = tf.ones((1, 64, 64, 1))
-    descents = {}
-    for name in ("mae", "lap"):
-        prediction = tf.Variable((blurred + 0.5)[None], dtype=tf.float32)  # brighter everywhere
-        with tf.GradientTape() as tape:
-            loss = face_loss(name)(target, prediction, weight)
-        descents[name] = -np.asarray(tape.gradient(loss, prediction)).ravel()
-    mae = descents["mae"]
-    assert (mae < 0).all() and np.ptp(mae) < 1e-6 * abs(mae.mean())  # darken every pixel alike, nothing else
-    assert np.corrcoef(descents["lap"], detail)[0, 1] > 0.3
 
 
 # -- the residual model --------------------------------------------------------------------------

@@ -225,9 +225,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--loss",
         choices=LOSSES,
         help="face loss: mae (mean absolute error), ssim (structural dissimilarity), mae+dssim (their "
-        "mean), ms-ssim (multi-scale structural dissimilarity), lap (Laplacian-pyramid L1: each frequency "
-        "band its own error, so fine detail is not averaged away) or lap+dssim (lap and ssim's mean) "
-        "(default: mae+dssim)",
+        "mean) or ms-ssim (multi-scale structural dissimilarity) (default: mae+dssim)",
     )
     learn.add_argument(
         "--mask-weight",

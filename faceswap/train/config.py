@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from faceswap.model_folder import TrainingState
 
 #: Face losses (see :mod:`faceswap.train.loss`).
-LOSSES = ("mae", "ssim", "mae+dssim", "ms-ssim", "lap", "lap+dssim")
+LOSSES = ("mae", "ssim", "mae+dssim", "ms-ssim")
 #: Learning-rate schedules after the warm-up (see :mod:`faceswap.train.schedule`).
 SCHEDULES = ("constant", "cosine")
 #: Which decoders ``--init-from`` copies (each from the source's decoder of the same side).

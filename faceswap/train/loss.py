@@ -10,14 +10,7 @@ colour, DSSIM for edges and texture, which MAE alone averages into a blur) or
 ``ms-ssim`` (multi-scale SSIM, Wang et al. 2003: contrast and structure at
 each scale of a 2x pyramid down to the window's size, luminance at the
 coarsest; as many of its five scales as the input allows, three at 64 px and
-four at 128, weights renormalised; ``(1 - MS-SSIM) / 2``), ``lap`` (the
-Laplacian-pyramid L1 of Bojanowski et al. 2018: the mean absolute error of
-each band of a 5-tap binomial pyramid down to 8 px, the bands weighted
-alike) or ``lap+dssim`` (its mean with DSSIM). Why ``lap``: under a plain MAE a
-pixel's gradient is the sign of its whole error, which a blurry early model's
-large, smooth shading error decides; the fine detail the swap lacks is too
-faint to flip it and gets no gradient. The pyramid gives each band its own
-error and so its own signs. Each is
+four at 128, weights renormalised; ``(1 - MS-SSIM) / 2``). Each is
 averaged with a per-pixel weight ``background + (1 - background)·hull +
 eye_mouth·features`` and divided by the mean weight, so it stays on the scale
 of a plain MAE (``--target-loss 0.02`` means about 2 % mean error inside the
@@ -145,62 +138,11 @@ def weighted_ms_dssim(target, prediction, weight):
     return (1.0 - similarity) / 2.0
 
 
-#: Binomial filter of the Laplacian pyramid (Burt and Adelson 1983).
-_BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
-#: The pyramid's coarsest level is at least this many pixels wide.
-LAPLACIAN_SMALLEST = 8
-
-
-def laplacian_levels(size: int) -> int:
-    """Levels of the Laplacian pyramid of a ``size``-px image: bands down to 8 px, then the low-pass rest."""
-    levels = 1
-    while size // 2**levels >= LAPLACIAN_SMALLEST:
-        levels += 1
-    return levels
-
-
-def laplacian_pyramid(image, levels: int) -> list:
-    """``levels - 1`` band-pass images (finest first), each its level minus its blur, then the low-pass rest.
-
-    Each level is the previous one blurred and halved. The pyramid is linear,
-    so the pyramid of an error is the difference of the pyramids, and the zero
-    padding of the blur at the border affects target and prediction alike.
-    """
-    kernel = np.outer(_BINOMIAL, _BINOMIAL).astype(np.float32)
-    kernel = ops.convert_to_tensor(np.tile(kernel[:, :, None, None], (1, 1, int(image.shape[-1]), 1)))
-    bands = []
-    for _ in range(levels - 1):
-        low = ops.depthwise_conv(image, kernel, strides=1, padding="same")
-        bands.append(image - low)
-        image = ops.average_pool(low, 2, 2, "valid")
-    bands.append(image)
-    return bands
-
-
-def weighted_laplacian_l1(target, prediction, weight):
-    """The mean over the pyramid's levels of each level's :func:`weighted_mae` (weight pooled alike)."""
-    levels = laplacian_levels(int(target.shape[1]))
-    total = 0.0
-    for level, error in enumerate(laplacian_pyramid(target - prediction, levels)):
-        if level:
-            weight = ops.average_pool(weight, 2, 2, "valid")
-        total += weighted_mae(error, ops.zeros_like(error), weight)
-    return total / levels
-
-
-def weighted_laplacian_dssim(target, prediction, weight):
-    """The mean of :func:`weighted_laplacian_l1` and :func:`weighted_dssim`."""
-    laplacian = weighted_laplacian_l1(target, prediction, weight)
-    return 0.5 * (laplacian + weighted_dssim(target, prediction, weight))
-
-
 _FACE_LOSSES = {
     "mae": weighted_mae,
     "ssim": weighted_dssim,
     "mae+dssim": weighted_mae_dssim,
     "ms-ssim": weighted_ms_dssim,
-    "lap": weighted_laplacian_l1,
-    "lap+dssim": weighted_laplacian_dssim,
 }
 
 
