@@ -356,7 +356,7 @@ def test_the_collapse_watch_needs_a_run_of_its_own_and_a_real_jump() -> None:
     first = next(number for number, found in enumerate(jumps) if found)
     lowest, now = jumps[first]
     assert 0 < first < 30 and now > COLLAPSE_FACTOR * lowest
-    # The collapse measured under lap+dssim levels off at 2.35 times the lowest: caught too.
+    # A collapse measured under a Laplacian-pyramid loss levelled off at 2.35 times the lowest: caught too.
     lap = CollapseWatch()
     assert all(lap.update(value, value) is None for value in np.linspace(0.13, 0.09, 3 * COLLAPSE_MIN_STEPS))
     assert any(lap.update(0.21, 0.21) for _ in range(60))

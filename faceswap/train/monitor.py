@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 STOP_REASONS = (None, "iterations", "time", "target", "interrupted")
 #: A smoothed face loss this many times the lowest of the run means the network has collapsed.
 #: Measured: healthy runs of 1,150 and 4,500 steps peak at 1.16 and 1.10 times their lowest after
-#: the first 100 steps; a collapse under ``--loss lap+dssim`` levels off at 2.35 (0.09 to 0.21),
-#: one at batch 8 under ``mae+dssim`` at 6.5.
+#: the first 100 steps; collapses under a Laplacian-pyramid loss (tried on 3 December 2026, dropped)
+#: levelled off at 2.35 and 2.76 (0.09 to 0.21, 0.10 to 0.27), one at batch 8 under ``mae+dssim`` at 6.5.
 COLLAPSE_FACTOR = 2.0
 #: Steps of a run before its lowest smoothed loss counts (the first ones fall fast).
 COLLAPSE_MIN_STEPS = 100
@@ -43,8 +43,9 @@ class CollapseWatch:
 
     A network that collapses (seen at batch 8 on a CPU: within a few hundred
     steps every face it paints becomes one flat skin colour, the loss from
-    0.06 to 0.39; under ``lap+dssim`` from 0.09 to 0.21) gives finite losses, so the NaN check misses it, and
-    training on does not bring it back. Only this run's own losses count, so
+    0.06 to 0.39; under a Laplacian-pyramid loss from 0.09 to 0.21) gives
+    finite losses, so the NaN check misses it, and training on does not
+    bring it back. Only this run's own losses count, so
     that resuming with another loss (whose values lie higher) is no collapse.
     """
 
