@@ -40,7 +40,7 @@ from faceswap.paths import guard_outputs
 from faceswap.signals import stop_requests
 from faceswap.train.batches import BatchSource
 from faceswap.train.config import TrainConfig, choose_model, resumed_config
-from faceswap.train.dataset import FaceSet, check_two_sides, list_faces, load_faces
+from faceswap.train.dataset import FEW_FACES, FaceSet, check_two_sides, list_faces, load_faces
 from faceswap.train.distribute import Devices, devices_for
 from faceswap.train.hardware import FLOAT32, Hardware, compute_settings, precision_policy
 from faceswap.train.history import append_loss
@@ -52,6 +52,25 @@ log = logging.getLogger(__name__)
 
 #: The smoothed loss is compared with the target only with at least this many steps behind it.
 MIN_SMOOTHING = 20
+
+
+#: The coverage check (:mod:`faceswap.coverage`) is left out when more than this share of a
+#: side's faces lack landmarks (they stand in as the mean face: mouth shut, facing the camera).
+MAX_SHARE_WITHOUT_LANDMARKS = 0.1
+
+
+def _warn_of_coverage(faces: tuple[FaceSet, FaceSet], *, mirrored: bool) -> None:
+    """Log what each side's faces do not show of the other's (poses, an open mouth, closed eyes)."""
+    from faceswap.coverage import coverage_warnings
+
+    if any(len(side.landmarks) < FEW_FACES for side in faces):
+        return  # the few-faces warning has said it: a range of so few faces says little
+    if any(side.without_landmarks > MAX_SHARE_WITHOUT_LANDMARKS * len(side.landmarks) for side in faces):
+        log.info("coverage of poses and expressions not checked: faces without landmarks")
+        return
+    size = faces[0].images.shape[1]
+    for line in coverage_warnings(faces[0].landmarks, faces[1].landmarks, size, mirrored=mirrored):
+        log.warning("%s", line)
 
 
 @dataclass(frozen=True)
@@ -128,6 +147,8 @@ class TrainingSession:
         if self.devices.processes > 1 and config.seed is not None:  # JAX's processes must agree on weights
             self.config = config = replace(config, seed=self.devices.agreed_max(config.seed))
             state.config["seed"] = config.seed
+        if self.chief and not config.pretrain:
+            _warn_of_coverage(faces, mirrored=config.augment.flip > 0)
         self.compute = compute_settings(hardware)
         #: Whether this run computes in half precision (bfloat16 or float16, :attr:`compute`).
         self.mixed_precision = self.compute.mixed_precision
