@@ -7,47 +7,51 @@ shows B's nearest face instead, the mouth shut and the head turned back,
 however long the model trains. That is data, not training, and the cure is
 footage of B that shows it.
 
-:func:`coverage_gaps` measures it from the landmarks alone, on four traits of
-each face (:func:`face_traits`): yaw and pitch (:mod:`faceswap.pose`), the
+:func:`coverage_gaps` measures it from the landmarks alone, on three traits
+of each face (:func:`face_traits`): the head's yaw (:mod:`faceswap.pose`), the
 mouth's opening and the eyes' opening. B covers one of A's faces on a trait
 when the value lies within B's range (its 1st to 99th percentile, so that a
 single odd frame does not count as coverage) widened by a tolerance.
 
-Yaw and pitch are compared as turns away from each person's own median pose:
-read through one generic 3-D face, two people in the same pose differ by many
-degrees (the proportions of eyes, nose and chin read as a tilt), so absolute
-angles would call two frontal faces uncovered. With random flips in training,
-B's mirrored turns count too. The mouth is checked for opening wider, the
-eyes for closing further (a blink): how wide a person's open eyes are, or how
-shut a closed mouth, is the person, not the expression.
+Yaw is compared as turns away from each person's own median pose: read
+through one generic 3-D face, two people in the same pose differ by many
+degrees, so absolute angles would call two frontal faces uncovered. With
+random flips in training, B's mirrored turns count too. Pitch is left out:
+the pose solver reads it from the chin and the mouth corners among its six
+points, so a mouth opening wide reads as the head tilting up by several
+degrees, and pitch would flag the expression a second time. The mouth is
+checked for opening wider, the eyes for closing further (a blink): how wide a
+person's open eyes are, or how shut a closed mouth, is the person, not the
+expression.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from faceswap.align import DEFAULT_CROP_SIZE, alignment_matrix, crop_matrix, transform_points
 from faceswap.face_measures import crop_pose
 from faceswap.landmarks import interocular_distance
 
 #: Percentiles of the covering side's values that bound what it covers.
 RANGE_PERCENTILES = (1.0, 99.0)
 #: How far beyond the covering side's range a face still counts as covered, per trait.
-TOLERANCE = {"yaw": 4.0, "pitch": 4.0, "mouth": 0.05, "eyes": 0.04}
+TOLERANCE = {"yaw": 4.0, "mouth": 0.05, "eyes": 0.04}
 #: Which ends of each trait's range are checked ("above", "below").
 CHECKED_ENDS = {
     "yaw": ("above", "below"),
-    "pitch": ("above", "below"),
     "mouth": ("above",),
     "eyes": ("below",),
 }
 #: Traits compared as departures from each side's own median.
-RELATIVE = ("yaw", "pitch")
+RELATIVE = ("yaw",)
 #: What each trait is called in a message, and its unit.
 TRAIT_WORDS = {
     "yaw": ("the head turns from its usual pose by", "°"),
-    "pitch": ("the head tilts from its usual pose by", "°"),
     "mouth": ("the mouth opens to", " of the eye distance"),
     "eyes": ("the eyes close to", " of their width"),
 }
@@ -80,16 +84,41 @@ def eye_opening(landmarks: np.ndarray) -> np.ndarray:
     return (ratio(36, (37, 38), 39, (41, 40)) + ratio(42, (43, 44), 45, (47, 46))) / 2
 
 
-def face_traits(landmarks: np.ndarray, size: int) -> dict[str, np.ndarray]:
-    """Yaw and pitch (degrees), mouth and eye opening of ``(n, 68, 2)`` landmarks of ``size``-px faces.
+def crop_landmarks(inputs: Sequence[Path | str], limit: int = MAX_FACES) -> np.ndarray | None:
+    """Landmarks ``(n, 68, 2)`` of the crops among ``inputs`` (crop files, folders of crops) that carry them.
 
-    Faces whose pose the solver cannot place get NaN yaw and pitch (left out of the comparison).
+    At most ``limit`` files are read, evenly spread (metadata only, no
+    pixels). ``None`` when no file carries landmarks (photos, crops made
+    elsewhere).
+    """
+    from faceswap.crops import list_crop_files, read_crop_info
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        files += list_crop_files(path) if path.is_dir() else [path]
+    picks = np.linspace(0, len(files) - 1, min(limit, len(files))).round().astype(int) if files else []
+    infos = [read_crop_info(files[index]) for index in picks]
+    found = [info.landmarks for info in infos if info is not None]
+    return np.stack(found) if found else None
+
+
+def face_traits(landmarks: np.ndarray) -> dict[str, np.ndarray]:
+    """Yaw (degrees), mouth and eye opening of ``(n, 68, 2)`` landmarks.
+
+    The landmarks may be in any pixels (a frame's, a crop's): each face is
+    first placed as in a standard aligned crop (:data:`faceswap.align.DEFAULT_CROP_SIZE`
+    px with :data:`faceswap.align.CROP_PADDING`), so faces from frames and
+    from crops of any layout read alike. Faces whose pose the solver cannot
+    place get a NaN yaw (left out of the comparison).
     """
     points = np.asarray(landmarks, dtype=np.float64).reshape(-1, 68, 2)
-    poses = np.array([crop_pose(face, size) for face in points]).reshape(-1, 3)
+    aligned = np.array(
+        [transform_points(face, crop_matrix(alignment_matrix(face), DEFAULT_CROP_SIZE)) for face in points]
+    ).reshape(-1, 68, 2)
+    poses = np.array([crop_pose(face, DEFAULT_CROP_SIZE) for face in aligned]).reshape(-1, 3)
     return {
         "yaw": poses[:, 0],
-        "pitch": poses[:, 1],
         "mouth": mouth_opening(points),
         "eyes": eye_opening(points),
     }
@@ -108,14 +137,62 @@ class Gap:
     reach
         The side's most extreme value beyond that range (its 1st or 99th percentile).
     covered
-        The bound of the other's range on that side (for yaw and pitch both
-        are departures from each side's median).
+        The bound of the other's range on that side (for yaw both are
+        departures from each side's median).
     """
 
     trait: str
     share: float
     reach: float
     covered: float
+
+
+@dataclass(frozen=True)
+class _Outside:
+    """The source faces beyond one end of the target's range on one trait (see :func:`_outside_ends`)."""
+
+    trait: str
+    faces: np.ndarray  # bool per source face; False where the trait is NaN
+    share: float  # of the source faces with a value
+    bound: float
+    reach: float
+
+
+def _outside_ends(
+    source: dict[str, np.ndarray], target: dict[str, np.ndarray], *, mirrored: bool
+) -> list[_Outside]:
+    """Each checked end of each trait: which source faces lie beyond the target's range there."""
+    ends = []
+    for trait, tolerance in TOLERANCE.items():
+        values, have = np.asarray(source[trait], np.float64), np.asarray(target[trait], np.float64)
+        known = np.isfinite(values)
+        have = have[np.isfinite(have)]
+        if not known.any() or not len(have):
+            continue
+        if trait in RELATIVE:
+            values, have = values - np.median(values[known]), have - np.median(have)
+        if trait == "yaw" and mirrored:
+            have = np.concatenate([have, -have])
+        low, high = np.percentile(have, RANGE_PERCENTILES)
+        wanted = np.where(known, values, np.nan)
+        with np.errstate(invalid="ignore"):
+            beyond = {"above": wanted > high + tolerance, "below": wanted < low - tolerance}
+        reach = {
+            "above": np.percentile(values[known], RANGE_PERCENTILES[1]),
+            "below": np.percentile(values[known], RANGE_PERCENTILES[0]),
+        }
+        for end in CHECKED_ENDS[trait]:
+            faces = beyond[end] & known
+            ends.append(
+                _Outside(
+                    trait,
+                    faces,
+                    float(faces[known].mean()),
+                    float(high if end == "above" else low),
+                    reach[end],
+                )
+            )
+    return ends
 
 
 def coverage_gaps(
@@ -126,27 +203,23 @@ def coverage_gaps(
     ``mirrored`` counts ``target``'s turns mirrored as well (training flips
     faces at random). Only gaps of at least :data:`REPORTED_SHARE` are returned.
     """
-    gaps = []
-    for trait, tolerance in TOLERANCE.items():
-        wanted = source[trait][np.isfinite(source[trait])]
-        have = target[trait][np.isfinite(target[trait])]
-        if not len(wanted) or not len(have):
-            continue
-        if trait in RELATIVE:
-            wanted, have = wanted - np.median(wanted), have - np.median(have)
-        if trait == "yaw" and mirrored:
-            have = np.concatenate([have, -have])
-        low, high = np.percentile(have, RANGE_PERCENTILES)
-        ends = {
-            "above": (wanted > high + tolerance, high, np.percentile(wanted, RANGE_PERCENTILES[1])),
-            "below": (wanted < low - tolerance, low, np.percentile(wanted, RANGE_PERCENTILES[0])),
-        }
-        for end in CHECKED_ENDS[trait]:
-            outside, bound, reach = ends[end]
-            share = float(outside.mean())
-            if share >= REPORTED_SHARE:
-                gaps.append(Gap(trait, share, float(reach), float(bound)))
+    gaps = [
+        Gap(end.trait, end.share, float(end.reach), end.bound)
+        for end in _outside_ends(source, target, mirrored=mirrored)
+        if end.share >= REPORTED_SHARE
+    ]
     return sorted(gaps, key=lambda gap: -gap.share)
+
+
+def covered_faces(
+    source: dict[str, np.ndarray], target: dict[str, np.ndarray], *, mirrored: bool
+) -> np.ndarray:
+    """Per ``source`` face: whether ``target``'s faces cover it on every trait (as :func:`coverage_gaps`)."""
+    count = len(next(iter(source.values())))
+    outside = np.zeros(count, bool)
+    for end in _outside_ends(source, target, mirrored=mirrored):
+        outside |= end.faces
+    return ~outside
 
 
 def describe_gaps(gaps: list[Gap], source: str, target: str) -> str | None:
@@ -168,15 +241,13 @@ def describe_gaps(gaps: list[Gap], source: str, target: str) -> str | None:
     )
 
 
-def coverage_warnings(
-    landmarks_a: np.ndarray, landmarks_b: np.ndarray, size: int, *, mirrored: bool
-) -> list[str]:
+def coverage_warnings(landmarks_a: np.ndarray, landmarks_b: np.ndarray, *, mirrored: bool) -> list[str]:
     """What each side's faces do not cover of the other's, as log lines (empty: both cover).
 
     Parameters
     ----------
     landmarks_a, landmarks_b
-        ``(n, 68, 2)`` landmarks of each side's aligned faces, in ``size``-px faces.
+        ``(n, 68, 2)`` landmarks of each side's faces.
     mirrored
         Whether training flips faces at random.
     """
@@ -185,7 +256,7 @@ def coverage_warnings(
         picks = np.linspace(0, len(landmarks) - 1, min(MAX_FACES, len(landmarks))).round().astype(int)
         return np.asarray(landmarks)[picks]
 
-    traits_a, traits_b = face_traits(spread(landmarks_a), size), face_traits(spread(landmarks_b), size)
+    traits_a, traits_b = face_traits(spread(landmarks_a)), face_traits(spread(landmarks_b))
     lines = (
         describe_gaps(coverage_gaps(traits_a, traits_b, mirrored=mirrored), "A", "B"),
         describe_gaps(coverage_gaps(traits_b, traits_a, mirrored=mirrored), "B", "A"),

@@ -16,7 +16,10 @@ measures (see README, "Scoring a swap"):
    its two parts: a steady offset and how well the head's motion is followed
    (:func:`faceswap.score_measures.pose_drift`);
 4. **expression kept**: inner-landmark difference after similarity alignment,
-   in % of the inter-ocular distance;
+   in % of the inter-ocular distance; beside it the same on the frames whose
+   pose and expression the target's faces show (:mod:`faceswap.coverage`: a
+   model cannot paint the target's open mouth if no face of the target opens
+   it), when the target is given as extracted crops;
 5. **steadiness**: high-frequency landmark motion (second differences) of the
    swapped face relative to the original's; 1.0 adds no jitter;
 6. **background kept**: PSNR outside the face region;
@@ -39,6 +42,7 @@ import numpy as np
 
 from faceswap import __version__
 from faceswap.align import CENTERINGS, DEFAULT_CENTERING
+from faceswap.coverage import covered_faces, crop_landmarks, face_traits
 from faceswap.detail import DETAIL_GATE, face_detail
 from faceswap.errors import InputError
 from faceswap.faces import FaceFinder, LargestFaceSearch
@@ -82,6 +86,8 @@ class FrameScore:
     pose_original: list[float] | None = None
     pose_swapped: list[float] | None = None
     expression_error: float | None = None
+    #: Whether the target's faces show this face's pose and expression (None: no crops to tell).
+    covered: bool | None = None
     background_psnr: float | None = None
 
 
@@ -106,6 +112,10 @@ class ScoreResult:
     pose_offset: dict[str, float | None]
     pose_tracking_error: dict[str, float | None]
     expression_error: float | None
+    #: Share of the compared frames whose pose and expression the target's faces show.
+    covered_frames: float | None
+    #: ``expression_error`` over those frames only.
+    expression_error_covered: float | None
     steadiness: float | None
     jitter_original: float | None
     jitter_swapped: float | None
@@ -233,6 +243,7 @@ def score(
         photo_finder = FaceFinder(finder.detector, finder.predictor, upsample=1)
         target = identity_of(targets, photo_finder, embedder, "target")
         source = identity_of(sources, photo_finder, embedder, "source") if sources else None
+    target_landmarks = crop_landmarks(targets)
     pairs, count = paired_frames(Path(original), Path(swapped))
     original_finder, swapped_finder = LargestFaceSearch(finder), LargestFaceSearch(finder)
 
@@ -282,7 +293,24 @@ def score(
                 row.target_distance < row.source_distance and row.target_distance < SAME_PERSON_THRESHOLD
             )
             row.transferred_with_detail = row.transferred and bool(row.detailed)
+    _mark_covered(rows, original_track, target_landmarks)
     return _summarise(rows, original_track, swapped_track, model_size)
+
+
+def _mark_covered(
+    rows: list[FrameScore], original_track: list[np.ndarray | None], target_landmarks: np.ndarray | None
+) -> None:
+    """Set each compared row's ``covered``: do the target's faces show this face's pose and expression.
+
+    Training flips faces by default, so the target's mirrored turns count.
+    """
+    compared = [index for index, row in enumerate(rows) if row.original_face and row.swapped_face]
+    if target_landmarks is None or not compared:
+        return
+    source = np.stack([original_track[index] for index in compared])
+    covered = covered_faces(face_traits(source), face_traits(target_landmarks), mirrored=True)
+    for index, flag in zip(compared, covered, strict=True):
+        rows[index].covered = bool(flag)
 
 
 def _share(flags: list[bool | None]) -> float | None:
@@ -333,6 +361,8 @@ def _summarise(
         pose_offset=drift.offset,
         pose_tracking_error=drift.tracking_error,
         expression_error=_mean([r.expression_error for r in both]),
+        covered_frames=_share([r.covered for r in both]),
+        expression_error_covered=_mean([r.expression_error for r in both if r.covered]),
         steadiness=steadiness,
         jitter_original=jitter_original,
         jitter_swapped=jitter_swapped,
@@ -401,6 +431,12 @@ def format_report(report: ScoreResult) -> str:
             + f"; {percent(report.detailed_frames)} of frames detailed",
         ),
         ("expression kept", show(report.expression_error, "{:.2f} %") + " of inter-ocular distance"),
+        (
+            "  where shown",
+            show(report.expression_error_covered, "{:.2f} %")
+            + f"  on the {percent(report.covered_frames)} of frames whose pose and expression"
+            " the target's faces show",
+        ),
         ("steadiness", show(report.steadiness, "{:.2f}") + "  (1.00 = no added jitter; lower is steadier)"),
         ("background kept", show(report.background_psnr, "{:.1f} dB") + " PSNR outside the face"),
     ]

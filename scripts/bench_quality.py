@@ -10,7 +10,8 @@ budget (--points, default 1/8, 1/4, 1/2 and 1 of each recipe's share) it records
 * the swap: A's clip (or its first --score-frames frames) converted to B's face and scored with
   faceswap score against B's and A's training faces: identity transfer (raw, and counting only
   detailed frames), inner-face detail against the model-size ceiling, distances to B and to A,
-  pose drift per axis, expression drift, steadiness (jitter), lost faces.
+  pose drift per axis, expression drift (all frames, and those whose expression B's faces show),
+  steadiness (jitter), lost faces.
 
 Two recipes share the budget: each gets --minutes / 2 of training, in alternating slices of at most
 --slice-seconds, so that the machine's load falls on both alike and their curves compare. Evaluation

@@ -90,6 +90,24 @@ def test_unswapped_clip_scores_no_identity_transfer(still: Path, other_person: P
     assert all(value == 0.0 for value in report.pose_error.values())
 
 
+def test_expression_is_also_reported_on_the_frames_the_target_shows(tmp_path: Path) -> None:
+    """d18's mouth is shut in frames 0-62 and wide open from 63: a target of shut mouths covers the first."""
+    video = require_data("video", "d18.mp4")
+    clip = write_frames(tmp_path / "clip", [frame.image for frame in VideoSource(video).frames(50, 90)])
+    closed = tmp_path / "closed_mouths"
+    make_face_crops(video, closed, 20)
+    report = score(clip, clip, [closed], identity_every=1000, progress=False)
+    covered = {row.frame: row.covered for row in report.per_frame}
+    assert all(covered[index] for index in range(0, 10))  # frames 50-59
+    assert not any(covered[index] for index in range(16, 40))  # frames 66-89, the mouth wide open
+    assert 0.25 < report.covered_frames < 0.45
+    assert report.expression_error_covered == 0.0  # an unswapped clip keeps every expression
+    # Photos without landmarks tell nothing about coverage.
+    photos = write_frames(tmp_path / "photos", [next(VideoSource(video).frames(0, 1)).image])
+    bare = score(clip, clip, [photos], identity_every=1000, progress=False)
+    assert bare.covered_frames is None and bare.expression_error_covered is None
+
+
 def test_unswapped_clip_against_a_named_source_scores_no_transfer(
     tmp_path: Path, still: Path, other_person: Path
 ) -> None:

@@ -34,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         metavar="PATH",
         help=(
             "photos, or folders of photos or extracted faces, of the person whose face was put in; "
-            "the identity is the mean embedding of at most 64 of them, evenly spread"
+            "the identity is the mean embedding of at most 64 of them, evenly spread; extracted "
+            "faces also tell which frames' expression and turn the person's faces show (expression "
+            "kept 'where shown')"
         ),
     )
     parser.add_argument(

@@ -60,7 +60,7 @@ MAX_SHARE_WITHOUT_LANDMARKS = 0.1
 
 
 def _warn_of_coverage(faces: tuple[FaceSet, FaceSet], *, mirrored: bool) -> None:
-    """Log what each side's faces do not show of the other's (poses, an open mouth, closed eyes)."""
+    """Log what each side's faces do not show of the other's (turns, an open mouth, closed eyes)."""
     from faceswap.coverage import coverage_warnings
 
     if any(len(side.landmarks) < FEW_FACES for side in faces):
@@ -68,8 +68,7 @@ def _warn_of_coverage(faces: tuple[FaceSet, FaceSet], *, mirrored: bool) -> None
     if any(side.without_landmarks > MAX_SHARE_WITHOUT_LANDMARKS * len(side.landmarks) for side in faces):
         log.info("coverage of poses and expressions not checked: faces without landmarks")
         return
-    size = faces[0].images.shape[1]
-    for line in coverage_warnings(faces[0].landmarks, faces[1].landmarks, size, mirrored=mirrored):
+    for line in coverage_warnings(faces[0].landmarks, faces[1].landmarks, mirrored=mirrored):
         log.warning("%s", line)
 
 
