@@ -61,6 +61,11 @@ MAX_FACES = 1000
 REPORTED_SHARE = 0.05
 
 
+def evenly_spread(count: int, limit: int) -> np.ndarray:
+    """Indices of at most ``limit`` of ``count`` items, evenly spread from the first to the last."""
+    return np.linspace(0, count - 1, min(limit, count)).round().astype(int) if count else np.zeros(0, int)
+
+
 def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
     """Gap between the inner lips' middles (points 62, 66) over the inter-ocular distance, per face."""
     points = np.asarray(landmarks, dtype=np.float64).reshape(-1, 68, 2)
@@ -97,8 +102,7 @@ def crop_landmarks(inputs: Sequence[Path | str], limit: int = MAX_FACES) -> np.n
     for item in inputs:
         path = Path(item)
         files += list_crop_files(path) if path.is_dir() else [path]
-    picks = np.linspace(0, len(files) - 1, min(limit, len(files))).round().astype(int) if files else []
-    infos = [read_crop_info(files[index]) for index in picks]
+    infos = [read_crop_info(files[index]) for index in evenly_spread(len(files), limit)]
     found = [info.landmarks for info in infos if info is not None]
     return np.stack(found) if found else None
 
@@ -174,15 +178,14 @@ def _outside_ends(
         if trait == "yaw" and mirrored:
             have = np.concatenate([have, -have])
         low, high = np.percentile(have, RANGE_PERCENTILES)
-        wanted = np.where(known, values, np.nan)
-        with np.errstate(invalid="ignore"):
-            beyond = {"above": wanted > high + tolerance, "below": wanted < low - tolerance}
+        with np.errstate(invalid="ignore"):  # NaN compares False: an unknown value is never outside
+            beyond = {"above": values > high + tolerance, "below": values < low - tolerance}
         reach = {
             "above": np.percentile(values[known], RANGE_PERCENTILES[1]),
             "below": np.percentile(values[known], RANGE_PERCENTILES[0]),
         }
         for end in CHECKED_ENDS[trait]:
-            faces = beyond[end] & known
+            faces = beyond[end]
             ends.append(
                 _Outside(
                     trait,
@@ -251,12 +254,10 @@ def coverage_warnings(landmarks_a: np.ndarray, landmarks_b: np.ndarray, *, mirro
     mirrored
         Whether training flips faces at random.
     """
-
-    def spread(landmarks: np.ndarray) -> np.ndarray:
-        picks = np.linspace(0, len(landmarks) - 1, min(MAX_FACES, len(landmarks))).round().astype(int)
-        return np.asarray(landmarks)[picks]
-
-    traits_a, traits_b = face_traits(spread(landmarks_a)), face_traits(spread(landmarks_b))
+    traits_a, traits_b = (
+        face_traits(np.asarray(side)[evenly_spread(len(side), MAX_FACES)])
+        for side in (landmarks_a, landmarks_b)
+    )
     lines = (
         describe_gaps(coverage_gaps(traits_a, traits_b, mirrored=mirrored), "A", "B"),
         describe_gaps(coverage_gaps(traits_b, traits_a, mirrored=mirrored), "B", "A"),
