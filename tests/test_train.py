@@ -32,6 +32,25 @@ def lite(**changes) -> TrainConfig:
     )
 
 
+def assert_same_training(one: list[np.ndarray], two: list[np.ndarray]) -> None:
+    """Two runs' arrays agree as far as TensorFlow on a CPU can repeat itself.
+
+    Its CPU kernels sum in the order their threads finish, so on a busy
+    machine two identical runs differ in the last bits (a median of 1e-8 on
+    the weights), and Adam magnifies that on the few weights whose gradients
+    are near zero (up to 3e-5 seen, in 4 of a million). Measured after 2 + 2
+    steps: a lost optimizer state or a shifted batch stream changes more than
+    half of the weights and of Adam's moments by over 0.1 % (a median of 0.1 %
+    to 49 %).
+    """
+    assert len(one) == len(two)
+    relative = np.concatenate(
+        [(np.abs(a - b) / (np.abs(a) + np.abs(b) + 1e-30)).ravel() for a, b in zip(one, two, strict=True)]
+    )
+    assert np.median(relative) < 1e-5
+    assert np.mean(relative > 1e-3) < 0.05
+
+
 def tensorboard_scalars(folder: Path) -> dict[str, list[float]]:
     from faceswap.runtime import tf
 
@@ -133,11 +152,15 @@ def test_resume_continues_exactly_where_training_stopped(
     assert again.iteration == 4 and [row[0] for row in again.loss_history] == [1, 2, 3, 4]
     one = load_keras_model(tmp_path / "straight" / "model.keras", compile=True)
     two = load_keras_model(tmp_path / "split" / "model.keras", compile=True)
-    for a, b in zip(one.get_weights(), two.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(one.optimizer.variables, two.optimizer.variables, strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert read_state(tmp_path / "split").loss_history == read_state(tmp_path / "straight").loss_history
+    assert_same_training(one.get_weights(), two.get_weights())
+    assert_same_training(
+        *([np.asarray(v, np.float64) for v in model.optimizer.variables] for model in (one, two))
+    )
+    assert int(np.asarray(one.optimizer.iterations)) == int(np.asarray(two.optimizer.iterations)) == 4
+    split_history = read_state(tmp_path / "split").loss_history
+    straight_history = read_state(tmp_path / "straight").loss_history
+    assert [row[0] for row in split_history] == [row[0] for row in straight_history]
+    assert np.asarray(split_history) == pytest.approx(np.asarray(straight_history), rel=1e-4)
     with pytest.raises(InputError, match="cannot resume as 'original'"):
         TrainingSession.resume(tmp_path / "split", hardware=QUIET, model="original")
     with pytest.raises(OutputError, match="already holds a model"):
