@@ -10,15 +10,18 @@ extract crop.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from faceswap.align import CROP_PADDING, MEAN_FACE, crop_matrix, face_region, invert, transform_points
-from faceswap.detect import FaceDetector, LandmarkPredictor
 from faceswap.landmarks import INNER
 from faceswap.pose import head_pose
 from faceswap.track import BOX_CENTRE, BOX_HALF_SIDE
+
+if TYPE_CHECKING:  # dlib only where faces are found: training measures crops without it
+    from faceswap.detect import FaceDetector, LandmarkPredictor
 
 
 def sharpness(crop: np.ndarray, padding: float = CROP_PADDING) -> float:

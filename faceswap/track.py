@@ -34,12 +34,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faceswap.align import MEAN_FACE, alignment_matrix, transform_points
-from faceswap.detect import Box, Detection, FaceDetector, LandmarkPredictor
 from faceswap.landmarks import INNER
+
+if TYPE_CHECKING:  # dlib only where faces are found: training measures crops without it
+    from faceswap.detect import Box, Detection, FaceDetector, LandmarkPredictor
 
 # Where dlib's HOG detector puts its (square) box relative to the face, in unit
 # face space (see faceswap.align): centre and half side, the medians of

@@ -54,7 +54,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from bench_quality_eval import Yardstick, evaluate, identities_of, strip_geometry  # noqa: E402
+from bench_quality_eval import (  # noqa: E402
+    Yardstick,
+    evaluate,
+    identities_of,
+    strip_geometry,
+    swap_and_score,
+)
 from bench_quality_report import cell, plot_curves, table, write_strip  # noqa: E402
 
 VIDEOS = ROOT.parent / "shared" / "data" / "video"
@@ -296,6 +302,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "or wall (seconds on the clock) (default: %(default)s)",
     )
     parser.add_argument("--out", type=Path, help="result folder (default: ./bench_quality-<A>-<B>-<time>)")
+    parser.add_argument(
+        "--record-inputs",
+        type=Path,
+        metavar="FILE",
+        help="only write the faces that convert feeds the (first) recipe's model for A's clip, to FILE "
+        "(.npz), for a machine that trains and decodes without converting (scripts/gpu_check.py curve)",
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        metavar="DIR",
+        help="instead of training, score the points of a curve trained elsewhere: DIR holds curve.json "
+        "and curve_<iteration>.npz of scripts/gpu_check.py curve; needs --inputs",
+    )
+    parser.add_argument("--inputs", type=Path, metavar="FILE", help="the --record-inputs file of --replay")
     parser.add_argument("-v", "--verbose", action="store_true", help="log training details")
     args = parser.parse_args(argv)
     try:
@@ -323,6 +344,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if not clip.is_file():
             parser.error(f"{clip}: no such clip (names are looked up in {VIDEOS})")
     args.recipe = args.recipe or [""]
+    if args.replay is not None and not (args.inputs and args.inputs.is_file()):
+        parser.error("--replay needs --inputs FILE, the faces that --record-inputs wrote")
+    if args.replay is not None and not (args.replay / "curve.json").is_file():
+        parser.error(f"--replay {args.replay}: no curve.json there")
     if len(args.recipe) > 4:
         parser.error("at most four recipes in one run")
     return args
@@ -369,6 +394,8 @@ def run(
     faces = [faces_of(clip, args.work, args.every) for clip in args.clips]
     splits = [split_of(folder, args.validation_every, args.validation_block) for folder in faces]
     clip, alignments = score_clip(clip_a, faces[0], args.every, args.score_frames, args.work)
+    if args.record_inputs is not None:
+        return record_inputs(recipes[0][0], clip, alignments, args.record_inputs, args.work)
     strip_frames, strip_matrices, strip_original = strip_geometry(clip, args.strip)
     training = (splits[0][0], splits[1][0])
     yardstick = Yardstick(
@@ -381,6 +408,8 @@ def run(
         strip_frames=strip_frames,
         strip_matrices=strip_matrices,
     )
+    if args.replay is not None:
+        return replay(args, yardstick, out, strip_original)
     contenders = []
     for number, ((config, hardware), text) in enumerate(zip(recipes, args.recipe, strict=True), start=1):
         name = f"R{number}"
@@ -441,6 +470,80 @@ def run(
             write_strip(out / "strip.png", strip_original, columns)
     print(table(contenders))
     print(f"wall time {(time.perf_counter() - started) / 60:.1f} min; results in {out}")
+    return 0
+
+
+def record_inputs(config: Any, clip: Path, alignments: Path, path: Path, work: Path) -> int:
+    """Convert ``clip`` once with a recording stand-in of the recipe's size; write its faces to ``path``."""
+    from bench_quality_replay import RecordingModel
+
+    from faceswap.convert import ConvertOptions, convert
+    from faceswap.train.config import choose_model
+
+    config = choose_model(config)[0]  # the model train would choose here
+    recorder = RecordingModel(config.check_model(), config.centering)
+    options = ConvertOptions(
+        output=work / "recorded.mp4", alignments=alignments, overwrite=True, progress=False
+    )
+    convert(clip, options, model=recorder)
+    count = recorder.save(path)
+    print(
+        f"{path}: {count} faces of {clip.name} at {recorder.input_size} px ({recorder.centering} centering)"
+    )
+    return 0
+
+
+@dataclass
+class Replayed:
+    """A curve trained elsewhere, as the report's functions take a contender."""
+
+    name: str
+    recipe: str
+    points: list[dict[str, Any]] = field(default_factory=list)
+
+
+def replay(args: argparse.Namespace, yardstick: Yardstick, out: Path, strip_original: list) -> int:
+    """Convert and score each point of a curve trained elsewhere (``gpu_check.py curve``)."""
+    import json
+
+    from bench_quality_replay import ReplayModel, load_recorded
+
+    from faceswap.fileio import write_json_atomic
+
+    curve = json.loads((args.replay / "curve.json").read_text())
+    inputs, input_size, centering = load_recorded(args.inputs)
+    if (input_size, centering) != (curve["input_size"], curve["centering"]):
+        sys.exit(f"{args.inputs} holds {input_size}-px faces, the curve's model takes {curve['input_size']}")
+    config = curve["config"]
+    recipe = f"--model {config['model']} -b {config['batch_size']} ({curve['backend']}, {curve['device']})"
+    replayed = Replayed("GPU", recipe)
+    columns: list[tuple[str, np.ndarray]] = []
+    for row in curve["points"]:
+        path = args.replay / row["decoded"]
+        if not path.is_file():
+            continue  # not kept: the files that come back from a GPU machine are limited
+        with np.load(path) as decoded:
+            model = ReplayModel(inputs, decoded["faces"], decoded["masks"], centering)
+        swapped = args.work / "replay" / f"iteration{row['iteration']}.mp4"
+        report, crops, timings = swap_and_score(model, swapped, yardstick)
+        point = {**row, "minutes": row["train_s"] / 60, "score": report, "evaluation_timings": timings}
+        replayed.points.append(point)
+        columns.append((f"{row['iteration']} it", crops))
+        s = report
+        print(
+            f"iteration {row['iteration']} ({point['minutes']:.1f} GPU min): identity "
+            f"{cell(s['identity_transfer'], '{:.0%}')} ({cell(s['identity_transfer_with_detail'], '{:.0%}')} "
+            f"with detail), detail {cell(s['detail'], '{:.2f}')}/{cell(s['detail_ceiling'], '{:.2f}')}",
+            flush=True,
+        )
+        write_json_atomic(
+            out / "bench_quality.json", {"replayed": curve, "points": replayed.points}, indent=1
+        )
+    title = f"{yardstick.clip.stem} -> B, trained on {curve['device']} ({curve['backend']})"
+    plot_curves(out / "curves.png", [replayed], title)
+    if strip_original and columns:
+        write_strip(out / "strip.png", strip_original, columns)
+    print(table([replayed]))
     return 0
 
 

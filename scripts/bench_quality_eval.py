@@ -90,38 +90,19 @@ def swapped_crops(video: Path, yardstick: Yardstick) -> np.ndarray:
     return np.stack(crops)
 
 
-def evaluate(contender: Any, point: int, yardstick: Yardstick, work: Path) -> tuple[dict, np.ndarray]:
-    """Validation and score of a contender's model as saved now; and its strip crops."""
+def swap_and_score(model: Any, swapped: Path, yardstick: Yardstick) -> tuple[dict, np.ndarray, dict]:
+    """Convert A's clip with ``model`` (B's decoder) into ``swapped`` and score it.
+
+    Returns the score report (without its per-frame rows), the strip's crops of
+    the swapped clip, and the seconds that convert and score took.
+    """
     from faceswap.convert import ConvertOptions, convert
-    from faceswap.model_folder import load_swap_model
     from faceswap.score import score
-    from faceswap.train.validation import reconstruction
 
-    started = clock = time.perf_counter()
-    timings = {}
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name], clock = round(now - clock, 2), now
-
-    model = load_swap_model(contender.model_dir)
-    lap("load")
-    validation = {
-        side: asdict(reconstruction(model, yardstick.validation_faces(side, model.input_size), side))
-        for side in "ab"
-    }
-    lap("validation")
-    swapped = work / contender.name / f"point{point}.mp4"
-    options = ConvertOptions(
-        model=contender.model_dir,
-        output=swapped,
-        alignments=yardstick.alignments,
-        overwrite=True,
-        progress=False,
-    )
+    begun = time.perf_counter()
+    options = ConvertOptions(output=swapped, alignments=yardstick.alignments, overwrite=True, progress=False)
     convert(yardstick.clip, options, model=model)
-    lap("convert")
+    converted = time.perf_counter()
     report = score(
         yardstick.clip,
         swapped,
@@ -133,8 +114,26 @@ def evaluate(contender: Any, point: int, yardstick: Yardstick, work: Path) -> tu
         identities=yardstick.identities,
         progress=False,
     ).to_json()
-    lap("score")
     report.pop("per_frame")
+    timings = {"convert": round(converted - begun, 2), "score": round(time.perf_counter() - converted, 2)}
+    return report, swapped_crops(swapped, yardstick), timings
+
+
+def evaluate(contender: Any, point: int, yardstick: Yardstick, work: Path) -> tuple[dict, np.ndarray]:
+    """Validation and score of a contender's model as saved now; and its strip crops."""
+    from faceswap.model_folder import load_swap_model
+    from faceswap.train.validation import reconstruction
+
+    started = time.perf_counter()
+    model = load_swap_model(contender.model_dir)
+    loaded = time.perf_counter()
+    validation = {
+        side: asdict(reconstruction(model, yardstick.validation_faces(side, model.input_size), side))
+        for side in "ab"
+    }
+    timings = {"load": round(loaded - started, 2), "validation": round(time.perf_counter() - loaded, 2)}
+    swapped = work / contender.name / f"point{point}.mp4"
+    report, crops, scored = swap_and_score(model, swapped, yardstick)
     loss_a, loss_b = contender.session.smoothed_losses()
     row = {
         "minutes": contender.trained / 60,
@@ -147,6 +146,6 @@ def evaluate(contender: Any, point: int, yardstick: Yardstick, work: Path) -> tu
         "validation": validation,
         "score": report,
         "evaluation_seconds": time.perf_counter() - started,
-        "evaluation_timings": timings,
+        "evaluation_timings": {**timings, **scored},
     }
-    return row, swapped_crops(swapped, yardstick)
+    return row, crops

@@ -17,7 +17,7 @@ convolutions and dense layers (multiply-adds x 2, forward x 3 for forward and
 backward, both sides' faces), and divided by the dense bfloat16 peak of the
 GPU found by name in :data:`PEAK_BF16_TFLOPS`.
 
-``target`` trains the fastest ``original`` setting found on the d3/d6 faces
+``target`` trains the fastest ``original`` setting found on the d18/d19 training faces
 with the real input pipeline until the loss reaches 0.02 or ``--budget``
 seconds pass, and records when 0.05, 0.03 and 0.02 were reached.
 
@@ -35,6 +35,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS))
@@ -68,6 +70,8 @@ PEAK_BF16_TFLOPS = (
     ("T4", 65.0),  # float16
 )
 FACES = ROOT / ".gpu_faces"
+#: The faces the throughput and target stages train on (made by gpu_check_prepare.sh).
+TRAINING_FACES = (FACES / "d18" / "train", FACES / "d19" / "train")
 
 
 def peak_tflops(gpu_name: str) -> float | None:
@@ -130,12 +134,12 @@ def step_flops(network) -> int:
 
 
 def settings(backend: str) -> list[tuple[str, int, bool, bool]]:
-    """(model, batch, mixed precision, jit) cases, the most telling first (JAX always compiles).
+    """(model, batch, mixed precision, jit) cases, the quickest to a figure first (JAX always compiles).
 
     Mixed precision comes first on a GPU; in tiny runs float32 does (a CPU
     computes "mixed" in float16, some 100 times slower).
     """
-    jits = (True,) if backend == "jax" else (True, False)
+    jits = (True,) if backend == "jax" else (False, True)  # torch.compile takes a minute: eager first
     precisions = (False, True) if TINY else (True, False)
     cases = []
     for model in MODELS:
@@ -160,7 +164,7 @@ def time_case(model: str, batch: int, mixed: bool, jit: bool, scratch: Path, sec
     hardware = Hardware(mixed_precision=mixed, xla=jit, progress=False)
     folder = scratch / f"{model}-{batch}-{int(mixed)}{int(jit)}"
     started = time.perf_counter()
-    session = TrainingSession.start(folder, FACES / "d3", FACES / "d6", config, hardware)
+    session = TrainingSession.start(folder, *TRAINING_FACES, config, hardware)
     data = constant_batches(session.source.batch(0))
 
     def fit(steps: int) -> float:
@@ -292,8 +296,7 @@ def target(args: argparse.Namespace) -> int:
     hardware = Hardware(mixed_precision=best["mixed_precision"], xla=best.get("jit", True))
     started = time.perf_counter()
     result = train(
-        FACES / "d3",
-        FACES / "d6",
+        *TRAINING_FACES,
         args.model_dir,
         config,
         time_limit=args.budget,
@@ -326,6 +329,120 @@ def target(args: argparse.Namespace) -> int:
     }
     args.out.write_text(json.dumps(summary, indent=2))
     print(format_target(summary), flush=True)
+    return 0
+
+
+def curve_points(first: int = 500) -> list[int]:
+    """Iterations at which the curve stage measures: ``first`` doubling on (500, 1000, 2000, ...)."""
+    return [first * 2**k for k in range(12)]
+
+
+def curve(args: argparse.Namespace) -> int:
+    """The ``curve`` stage: train a recipe on A/B, and at doubling iterations decode the recorded faces.
+
+    At each point it writes ``curve_<iteration>.npz`` (B's decoder's faces and
+    masks for the faces of ``--inputs``, see ``bench_quality_replay.py``) and
+    rewrites ``curve.json`` (iterations, seconds, losses, validation MAE and
+    SSIM of both sides); ``bench_quality.py --replay`` then converts and
+    scores each point on a machine with dlib and the clips. Only the points
+    whose files fit ``--max-files`` and ``--max-mib`` in all are kept (what
+    comes back from a GPU machine is limited): later points replace the
+    earliest.
+    """
+    from faceswap.backends import choose_backend
+
+    choose_backend(args.backend)
+    from bench_quality_replay import load_recorded, save_decoded
+    from time_to_target import reached_at
+
+    from faceswap.fileio import write_json_atomic
+    from faceswap.runtime import BACKEND
+    from faceswap.swap_model import SwapModel
+    from faceswap.train import Hardware, TrainConfig, TrainingSession
+    from faceswap.train.validation import load_validation_faces, reconstruction
+
+    inputs, input_size, centering = load_recorded(args.inputs)
+    config = TrainConfig(
+        model=args.model,
+        batch_size=args.batch_size,
+        seed=0,
+        target_loss=0.0,
+        save_every=10**9,
+        preview_every=10**9,
+        validation_every=0,
+    )
+    hardware = Hardware(mixed_precision=args.mixed_precision, xla=True, progress=False)
+    faces = [args.faces / side for side in args.sides]
+    session = TrainingSession.start(args.model_dir, faces[0] / "train", faces[1] / "train", config, hardware)
+    if session.state.input_size != input_size or session.state.centering != centering:
+        sys.exit(
+            f"curve: {args.inputs} holds {input_size}-px {centering} faces, the model takes "
+            f"{session.state.input_size}-px {session.state.centering} ones: record them with this recipe"
+        )
+    validation = {
+        side: load_validation_faces(folder / "validation", side.upper(), input_size)
+        for side, folder in zip("ab", faces, strict=True)
+        if (folder / "validation").is_dir()
+    }
+    started = time.perf_counter()
+    session.run(iterations=1)  # traces and compiles: not training time
+    compile_s = time.perf_counter() - started
+    deadline = time.perf_counter() + args.budget
+    document = {
+        "backend": BACKEND,
+        "device": device_name(),
+        "config": config.to_json(),
+        "mixed_precision": session.compute.mixed_precision,
+        "input_size": input_size,
+        "centering": centering,
+        "faces": [str(folder) for folder in faces],
+        "compile_s": compile_s,
+        "points": [],
+    }
+    kept: list[Path] = []
+    for point in curve_points(args.first):
+        left = deadline - time.perf_counter()
+        if left < 1:
+            break
+        result = session.run(iterations=point - session.state.iteration, time_limit=left)
+        begun = time.perf_counter()
+        model = SwapModel(session.network, session.state)
+        decoded = [model.predict(inputs[i : i + 256], "b") for i in range(0, len(inputs), 256)]
+        path = args.out / f"curve_{session.state.iteration}.npz"
+        save_decoded(
+            path, np.concatenate([face for face, _ in decoded]), np.concatenate([mask for _, mask in decoded])
+        )
+        kept.append(path)
+        while len(kept) > args.max_files or (
+            len(kept) > 1 and sum(p.stat().st_size for p in kept) > args.max_mib * 2**20
+        ):
+            kept.pop(0).unlink()  # the latest points tell most
+        loss_a, loss_b = session.smoothed_losses()
+        row = {
+            "iteration": session.state.iteration,
+            "train_s": session.state.elapsed,
+            "stopped_by": result.reason,
+            "faces_per_s": result.faces_per_second,
+            "loss_a": loss_a,
+            "loss_b": loss_b,
+            "validation": {
+                side: {"mae": part.mae, "ssim": part.ssim, "faces": part.faces}
+                for side, part in ((s, reconstruction(model, v, s)) for s, v in validation.items())
+            },
+            "decoded": path.name,
+            "evaluation_s": time.perf_counter() - begun,
+        }
+        document["points"].append(row)
+        document["kept"] = [p.name for p in kept]
+        history = tuple((int(r[0]), float(r[1]), float(r[2])) for r in session.state.loss_history)
+        document["reached"] = {str(t): reached_at(history, t) for t in THRESHOLDS}
+        write_json_atomic(args.out / "curve.json", document, indent=1)
+        validated = " ".join(f"{s} {v['ssim']:.3f}" for s, v in row["validation"].items())
+        print(
+            f"curve: iteration {row['iteration']} after {row['train_s']:.0f} s, {row['faces_per_s']:.0f} "
+            f"faces/s, loss {loss_a:.4f}/{loss_b:.4f}, validation SSIM {validated}",
+            flush=True,
+        )
     return 0
 
 
@@ -366,14 +483,36 @@ def format_target(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def format_curve(curve: dict | None) -> list[str]:
+    """The quality curve's lines: one per point."""
+    if not curve or not curve.get("points"):
+        return ["quality curve: no point finished"]
+    config = curve["config"]
+    lines = [
+        f"quality curve: {config['model']}, batch {config['batch_size']}, {curve['backend']}, "
+        f"{'mixed' if curve['mixed_precision'] else 'fp32'}, compiled in {curve['compile_s']:.0f} s; "
+        f"loss reached at iteration {curve.get('reached')}"
+    ]
+    for row in curve["points"]:
+        validated = ", ".join(f"{s} {v['ssim']:.3f}" for s, v in row["validation"].items())
+        lines.append(
+            f"  iteration {row['iteration']:>6} after {row['train_s']:>5.0f} s: {row['faces_per_s']:>6.0f} "
+            f"faces/s, loss {row['loss_a']:.4f}/{row['loss_b']:.4f}, validation SSIM {validated}"
+        )
+    return lines
+
+
 def report(args: argparse.Namespace) -> int:
     """The ``report`` stage: one JSON of every stage, and the readable table."""
     rows = [row for path in args.results for row in read_rows(path)]
     summary = json.loads(args.target.read_text()) if args.target and args.target.is_file() else None
     lines = [TABLE_HEAD, *(format_row(row) for row in rows)]
-    lines.append(format_target(summary) if summary else "time to target: did not finish in its budget")
-    args.out.write_text(json.dumps({"throughput": rows, "target": summary}, indent=2))
-    args.out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    lines.append(
+        format_target(summary) if summary else "time to target: not run, or not finished in its budget"
+    )
+    curve = json.loads(args.curve.read_text()) if args.curve and args.curve.is_file() else None
+    lines.extend(format_curve(curve))
+    args.out.write_text(json.dumps({"throughput": rows, "target": summary, "curve": curve}, indent=2))
     print("\n".join(lines))
     return 0
 
@@ -394,12 +533,28 @@ def main() -> int:
     stage = stages.add_parser("report")
     stage.add_argument("--results", type=Path, nargs="+", required=True)
     stage.add_argument("--target", type=Path)
+    stage.add_argument("--curve", type=Path)
+    stage.add_argument("--out", type=Path, required=True)
+    stage = stages.add_parser("curve")
+    stage.add_argument("--backend", required=True)
+    stage.add_argument("--budget", type=float, required=True, help="seconds of training")
+    stage.add_argument("--inputs", type=Path, required=True, help="faces recorded by bench_quality.py")
+    stage.add_argument("--faces", type=Path, default=FACES, help="folder of the sides' faces")
+    stage.add_argument("--sides", nargs=2, default=("d18", "d19"), help="A and B under --faces")
+    stage.add_argument("--model", default="lite")
+    stage.add_argument("--batch-size", type=int, default=16)
+    stage.add_argument("--mixed-precision", action="store_true")
+    stage.add_argument("--first", type=int, default=500, help="first point's iteration (then doubling)")
+    stage.add_argument("--max-mib", type=float, default=44.0, help="decoded points kept, MiB in all")
+    stage.add_argument("--max-files", type=int, default=4, help="decoded points kept, files")
+    stage.add_argument("--model-dir", type=Path, required=True)
     stage.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     import logging
 
     logging.getLogger("faceswap").setLevel(logging.ERROR)
-    return {"throughput": throughput, "target": target, "report": report}[args.stage](args)
+    run_stage = {"throughput": throughput, "target": target, "report": report, "curve": curve}
+    return run_stage[args.stage](args)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 # Prepare what scripts/gpu_check.sh needs on a GPU machine without network, here on a CPU:
 #   .whl/         wheels of the pure-Python packages such a machine lacks (keras and its namex and
 #                 optree, ffmpeg-python and its future), optree once per CPython 3.11-3.13 in .whl/cpXY/
-#   .gpu_faces/   d3 and d6 faces of ../shared/data/video, extracted at 128 px (about 40 MB)
+#   .gpu_faces/   d18 and d19 faces of ../shared/data/video, extracted at 128 px and split as
+#                 bench_quality.py splits them (d18/train, d18/validation, ...; about 13 MB), and
+#                 swap_inputs.npz: the faces convert feeds the default CPU model for d18.mp4
+#                 (bench_quality.py --record-inputs), which the curve stage decodes
 # Both folders are git-ignored: name them in the device tool's carry, or copy them along.
 # The train path needs neither dlib nor TensorFlow, so neither travels. Prints the travelling size
 # (tracked files + both folders), which must stay under 64 MiB.
@@ -28,13 +31,22 @@ for cp in 311 312 313; do
 done
 
 videos=../shared/data/video
-for clip in d3 d6; do
-    if [ ! -f ".gpu_faces/$clip/alignments.json" ]; then
-        rm -rf ".gpu_faces/$clip"
-        nice -n 19 "$python" -m faceswap extract "$videos/$clip.mp4" -o ".gpu_faces/$clip" --size "$size" -q
+for clip in d18 d19; do
+    if [ ! -d ".gpu_faces/$clip/train" ]; then
+        rm -rf ".gpu_faces/$clip" ".gpu_faces/${clip}_all"
+        nice -n 19 "$python" -m faceswap extract "$videos/$clip.mp4" -o ".gpu_faces/${clip}_all" --size "$size" -q
+        "$python" -c "from faceswap.train.split import write_split as w
+w('.gpu_faces/${clip}_all', '.gpu_faces/$clip/train', '.gpu_faces/$clip/validation', 10, 5)"
+        rm -rf ".gpu_faces/${clip}_all"  # the split's hard links keep the files
     fi
 done
+if [ ! -f .gpu_faces/swap_inputs.npz ]; then
+    scratch=$(mktemp -d)
+    "$python" scripts/bench_quality.py --record-inputs .gpu_faces/swap_inputs.npz --work "${GPU_CHECK_WORK:-$scratch}" \
+        --out "$scratch/out"
+    rm -rf "$scratch"
+fi
 tracked=$(git ls-files -z | du -cb --files0-from=- | tail -1 | cut -f1)
 extra=$(du -sb .whl .gpu_faces | awk '{s += $1} END {print s}')
-echo "wheels: $(du -sh .whl | cut -f1); faces: $(ls .gpu_faces/d3 | wc -l) + $(ls .gpu_faces/d6 | wc -l) files," \
+echo "wheels: $(du -sh .whl | cut -f1); faces: $(ls .gpu_faces/d18/train | wc -l) + $(ls .gpu_faces/d19/train | wc -l) files," \
      "$(du -sh .gpu_faces | cut -f1); travelling in all: $(( (tracked + extra) / 1048576 )) MiB of 64"

@@ -106,3 +106,27 @@ def test_precision_follows_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     older = compute_settings(Hardware())
     assert older.policy == MIXED_FLOAT16 and older.loss_scaling
     assert compute_settings(Hardware(mixed_precision=False)).policy == FLOAT32
+
+
+def test_training_on_jax_loads_neither_dlib_nor_tensorflow() -> None:
+    """A GPU box with JAX or PyTorch and without dlib trains: the training modules load without it.
+
+    dlib and TensorFlow are made unimportable in the child process, as on such a machine.
+    """
+    code = (
+        "import sys\n"
+        "class Absent:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('dlib', 'face_recognition_models', 'tensorflow'):\n"
+        "            raise ImportError(f'{name} is not installed here')\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        "import faceswap.train.session, faceswap.train.validation, faceswap.coverage, faceswap.swap_model\n"
+        "from faceswap.runtime import BACKEND\n"
+        "print(BACKEND, *(sys.modules.get(name) is not None for name in ('dlib', 'tensorflow')))\n"
+    )
+    environment = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["jax", "False", "False"]
