@@ -228,6 +228,15 @@ def train_until(contenders: list[Contender], seconds: float, slice_seconds: floa
 # -- main ---------------------------------------------------------------------------------------------------
 
 
+def recipes_joined(argv: list[str]) -> list[str]:
+    """``--recipe VALUE`` as ``--recipe=VALUE``: argparse takes a lone ``--flip`` value for an option."""
+    joined, words = [], iter(argv)
+    for word in words:
+        value = next(words, None) if word == "--recipe" else None
+        joined.append(word if value is None else f"--recipe={value}")
+    return joined
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -318,7 +327,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--inputs", type=Path, metavar="FILE", help="the --record-inputs file of --replay")
     parser.add_argument("-v", "--verbose", action="store_true", help="log training details")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(recipes_joined(sys.argv[1:] if argv is None else argv))
     try:
         args.fractions = sorted({float(x) for x in args.points.split(",")})
     except ValueError:
