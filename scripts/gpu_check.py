@@ -386,7 +386,7 @@ def curve(args: argparse.Namespace) -> int:
     }
     started = time.perf_counter()
     session.run(iterations=1)  # traces and compiles: not training time
-    compile_s = time.perf_counter() - started
+    compile_s, compiled_at = time.perf_counter() - started, session.state.elapsed
     deadline = time.perf_counter() + args.budget
     document = {
         "backend": BACKEND,
@@ -404,6 +404,8 @@ def curve(args: argparse.Namespace) -> int:
         left = deadline - time.perf_counter()
         if left < 1:
             break
+        if point <= session.state.iteration:
+            continue
         result = session.run(iterations=point - session.state.iteration, time_limit=left)
         begun = time.perf_counter()
         model = SwapModel(session.network, session.state)
@@ -420,7 +422,7 @@ def curve(args: argparse.Namespace) -> int:
         loss_a, loss_b = session.smoothed_losses()
         row = {
             "iteration": session.state.iteration,
-            "train_s": session.state.elapsed,
+            "train_s": session.state.elapsed - compiled_at,
             "stopped_by": result.reason,
             "faces_per_s": result.faces_per_second,
             "loss_a": loss_a,
