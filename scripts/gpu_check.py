@@ -34,6 +34,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -427,17 +428,13 @@ def curve(args: argparse.Namespace) -> int:
             "faces_per_s": result.faces_per_second,
             "loss_a": loss_a,
             "loss_b": loss_b,
-            "validation": {
-                side: {"mae": part.mae, "ssim": part.ssim, "faces": part.faces}
-                for side, part in ((s, reconstruction(model, v, s)) for s, v in validation.items())
-            },
+            "validation": {s: asdict(reconstruction(model, held, s)) for s, held in validation.items()},
             "decoded": path.name,
             "evaluation_s": time.perf_counter() - begun,
         }
         document["points"].append(row)
         document["kept"] = [p.name for p in kept]
-        history = tuple((int(r[0]), float(r[1]), float(r[2])) for r in session.state.loss_history)
-        document["reached"] = {str(t): reached_at(history, t) for t in THRESHOLDS}
+        document["reached"] = {str(t): reached_at(result.loss_history, t) for t in THRESHOLDS}
         write_json_atomic(args.out / "curve.json", document, indent=1)
         validated = " ".join(f"{s} {v['ssim']:.3f}" for s, v in row["validation"].items())
         print(
