@@ -487,8 +487,10 @@ def record_inputs(config: Any, clip: Path, alignments: Path, path: Path, work: P
     from bench_quality_replay import RecordingModel
 
     from faceswap.convert import ConvertOptions, convert
+    from faceswap.paths import guard_outputs
     from faceswap.train.config import choose_model
 
+    guard_outputs([clip, alignments], [path])
     config = choose_model(config)[0]  # the model train would choose here
     recorder = RecordingModel(config.check_model(), config.centering)
     options = ConvertOptions(

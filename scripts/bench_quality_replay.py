@@ -20,6 +20,7 @@ code that crops differently from the recording instead of scoring wrong faces.
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ class RecordingModel:
     def save(self, path: Path) -> int:
         """Write the faces to ``path`` (``.npz``); returns how many."""
         faces = np.stack(list(self._faces.values())) if self._faces else np.zeros((0, 1, 1, 3), np.uint8)
-        np.savez_compressed(path, faces=faces, input_size=self.input_size, centering=self.centering)
+        _write_npz(path, faces=faces, input_size=self.input_size, centering=self.centering)
         return len(faces)
 
 
@@ -65,7 +66,16 @@ def load_recorded(path: Path) -> tuple[np.ndarray, int, str]:
 
 def save_decoded(path: Path, faces: np.ndarray, masks: np.ndarray) -> None:
     """Write the decoded faces and masks of one point (``float16``: far finer than a pixel's 1/255)."""
-    np.savez_compressed(path, faces=faces.astype(np.float16), masks=masks.astype(np.float16))
+    _write_npz(path, faces=faces.astype(np.float16), masks=masks.astype(np.float16))
+
+
+def _write_npz(path: Path, **arrays: object) -> None:
+    """A compressed ``.npz`` written under a temporary name and renamed when complete."""
+    from faceswap.fileio import write_bytes_atomic
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_bytes_atomic(path, buffer.getvalue(), durable=False)
 
 
 class ReplayModel:
