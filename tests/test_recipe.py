@@ -345,6 +345,16 @@ def test_a_model_stored_before_validation_existed_keeps_training_on_every_face()
     assert TrainConfig.from_json({**stored, "validation_every": 10}).validation_every == 10
 
 
+def test_a_model_stored_before_warp_to_landmarks_keeps_its_random_warp() -> None:
+    stored = TrainConfig(model="lite").to_json()
+    assert stored["augment"]["to_landmarks"] is True  # the default now
+    assert TrainConfig.from_json(stored).augment.to_landmarks
+    del stored["augment"]["to_landmarks"]  # as state.json was written before the setting existed
+    assert not TrainConfig.from_json(stored).augment.to_landmarks
+    resumed = TrainConfig.from_json(stored, augment={"to_landmarks": True})  # unless asked for
+    assert resumed.augment.to_landmarks and resumed.augment.rotation == stored["augment"]["rotation"]
+
+
 def test_the_collapse_watch_needs_a_run_of_its_own_and_a_real_jump() -> None:
     from faceswap.train.monitor import COLLAPSE_FACTOR, COLLAPSE_MIN_STEPS, CollapseWatch
 

@@ -301,14 +301,15 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--warp",
         type=finite_float(),
         metavar="PX",
-        help="random warp strength: σ in pixels of a 256-px crop's 160-px face (default: 5; 0 turns it off)",
+        help="random warp strength: σ in pixels of a 256-px crop's 160-px face, used with "
+        "--no-warp-to-landmarks (default: 5; 0 turns it off)",
     )
     augment.add_argument(
         "--warp-to-landmarks",
         dest="to_landmarks",
         action=argparse.BooleanOptionalAction,
         help="bend each input towards the landmarks of a similar face of the other person (a thin-plate "
-        "spline) instead of the random warp (default: off)",
+        "spline) instead of the random warp; --no-warp-to-landmarks for the random warp (default: on)",
     )
     augment.add_argument(
         "--colour",
@@ -409,6 +410,8 @@ def _train(args: argparse.Namespace, model_dir: Path) -> int:
         session = TrainingSession.start(model_dir, args.faces_a, args.faces_b, config, hardware)
     faces_a, faces_b = session.faces
     config = session.config
+    if args.warp is not None and config.augment.to_landmarks:
+        log.warning("--warp is unused with warp to landmarks: add --no-warp-to-landmarks for the random warp")
     log.info(
         "%s %s model (%d px) in %s: %d faces A, %d faces B, batch %d%s%s; Ctrl-C stops and saves",
         f"resuming at iteration {session.state.iteration} the" if args.resume else "training a new",

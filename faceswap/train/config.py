@@ -223,7 +223,10 @@ class TrainConfig:
         augment = AugmentConfig()
         if isinstance(stored, dict):
             names = {item.name for item in fields(AugmentConfig)}
-            augment = _augment(augment, {key: value for key, value in stored.items() if key in names})
+            kept = {key: value for key, value in stored.items() if key in names}
+            # Stored before warp to landmarks became the default: that model trained with the random warp.
+            kept.setdefault("to_landmarks", False)
+            augment = _augment(augment, kept)
         changes = overrides.pop("augment", None)
         if isinstance(changes, dict):
             augment = _augment(augment, changes)
