@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from faceswap.progress import progress_bar
 from faceswap.signals import signal_name
-from faceswap.train.smoothing import BiasCorrectedEMA
 
 if TYPE_CHECKING:
     from faceswap.train.session import TrainingSession
@@ -29,39 +28,6 @@ log = logging.getLogger(__name__)
 
 #: Why a run stops, least urgent first (``None``: it goes on).
 STOP_REASONS = (None, "iterations", "time", "target", "interrupted")
-#: A smoothed face loss this many times the lowest of the run means the network has collapsed.
-#: Measured: healthy runs of 1,150 and 4,500 steps peak at 1.16 and 1.10 times their lowest after
-#: the first 100 steps; collapses under a Laplacian-pyramid loss (tried on 3 December 2026, dropped)
-#: levelled off at 2.35 and 2.76 (0.09 to 0.21, 0.10 to 0.27), one at batch 8 under ``mae+dssim`` at 6.5.
-COLLAPSE_FACTOR = 2.0
-#: Steps of a run before its lowest smoothed loss counts (the first ones fall fast).
-COLLAPSE_MIN_STEPS = 100
-
-
-class CollapseWatch:
-    """Notices a collapsed network: its smoothed face loss far above the lowest it reached in this run.
-
-    A network that collapses (seen at batch 8 on a CPU: within a few hundred
-    steps every face it paints becomes one flat skin colour, the loss from
-    0.06 to 0.39; under a Laplacian-pyramid loss from 0.09 to 0.21) gives
-    finite losses, so the NaN check misses it, and training on does not
-    bring it back. Only this run's own losses count, so
-    that resuming with another loss (whose values lie higher) is no collapse.
-    """
-
-    def __init__(self) -> None:
-        self.averages = (BiasCorrectedEMA(), BiasCorrectedEMA())
-        self.lowest = math.inf
-
-    def update(self, loss_a: float, loss_b: float) -> tuple[float, float] | None:
-        """Add one step's face losses; ``(lowest, now)`` once the loss has collapsed, else ``None``."""
-        now = max(
-            average.update(value) for average, value in zip(self.averages, (loss_a, loss_b), strict=True)
-        )
-        if self.averages[0].count < COLLAPSE_MIN_STEPS:
-            return None
-        self.lowest = min(self.lowest, now)
-        return (self.lowest, now) if now > COLLAPSE_FACTOR * self.lowest else None
 
 
 def format_duration(seconds: float) -> str:
@@ -96,13 +62,15 @@ class RunMonitor:
         self.time_limit = time_limit
         self.reason: str | None = None
         self.diverged: str | None = None
+        #: ``(lowest, now)`` smoothed face loss once the network collapsed (:mod:`faceswap.train.collapse`).
+        self.collapsed: tuple[float, float] | None = None
         self.seconds = 0.0
         self.faces_per_second = 0.0
         self._step_seconds: float | None = None
+        self._begin: float | None = None
         self._bar: Any = None
         #: The signal that asked the run to stop (see :meth:`request_stop`).
         self.stop_signal: int | None = None
-        self._collapse = CollapseWatch()
         self._frozen = None
         if session.state.iteration < session.config.freeze_encoder:
             from faceswap.train.reuse import FrozenEncoder
@@ -137,7 +105,9 @@ class RunMonitor:
     # -- Keras callback hooks --------------------------------------------------------------------
 
     def on_train_begin(self, logs: dict | None = None) -> None:  # noqa: D102 - Keras API
-        self._begin = self._last = time.monotonic()
+        # After a roll-back fit() begins again: the run's time goes on from its first begin.
+        self._last = time.monotonic()
+        self._begin = self._last if self._begin is None else self._begin
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:  # noqa: D102 - Keras API
         _ = self.model  # on JAX, this puts the last step's state back into the variables
@@ -156,9 +126,8 @@ class RunMonitor:
             self.diverged = session.divergence_message(bad[0], logs[bad[0]])
             self.model.stop_training = True
             return
-        collapsed = self._collapse.update(logs["loss_a"], logs["loss_b"])
-        if collapsed:
-            self.diverged = session.collapse_message(*collapsed)
+        self.collapsed = session.collapse_watch.update(logs["loss_a"], logs["loss_b"])
+        if self.collapsed:
             self.model.stop_training = True
             return
         session.record(logs, seconds)

@@ -15,9 +15,10 @@ steps, ``time_limit`` seconds, the smoothed face loss of both sides (a
 bias-corrected moving average, see :mod:`faceswap.train.smoothing`) at most
 ``config.target_loss``, Ctrl-C (SIGINT), SIGTERM or SIGHUP. The model is saved every
 ``config.save_every`` iterations and when the run stops; a NaN or infinite
-loss, or a collapse (:class:`faceswap.train.monitor.CollapseWatch`), stops it
-with :class:`faceswap.errors.TrainingDivergedError`, leaving the last
-checkpoint as it was. With ``--distribute`` over several processes see
+loss stops it with :class:`faceswap.errors.TrainingDivergedError`, leaving
+the last checkpoint as it was; a collapse (:mod:`faceswap.train.collapse`)
+goes back to the best checkpoint with a lower learning rate, and stops the
+same way when there is none, or after a few such returns. With ``--distribute`` over several processes see
 :mod:`faceswap.train.distribute`: all stop together, the chief alone writes.
 """
 
@@ -39,6 +40,7 @@ from faceswap.model_folder import STATE_FILE, TrainingState, read_state_of_weigh
 from faceswap.paths import guard_outputs
 from faceswap.signals import stop_requests
 from faceswap.train.batches import BatchSource
+from faceswap.train.collapse import LOSS_SETTINGS, MAX_ROLLBACKS, CollapseWatch, roll_back_to_best
 from faceswap.train.config import TrainConfig, choose_model, resumed_config
 from faceswap.train.dataset import FEW_FACES, FaceSet, check_two_sides, list_faces, load_faces
 from faceswap.train.distribute import Devices, devices_for
@@ -160,6 +162,8 @@ class TrainingSession:
         self.losses = tuple(
             BiasCorrectedEMA(values=(row[column] for row in state.loss_history)) for column in (1, 2)
         )
+        #: Watches the smoothed loss for a collapse, over the model's whole history.
+        self.collapse_watch = CollapseWatch(state.loss_history)
         self._saved_iteration = state.iteration if saved_network is not None else -1
         self._tensorboard = None
 
@@ -274,8 +278,11 @@ class TrainingSession:
         )
         if devices.chief:  # the chief's: on shared storage they may be in use
             remove_stale_temporaries(model_dir)
-        state.config = _stored(config, faces)
-        return cls(model_dir, faces, config, state, hardware, saved_network=saved, devices=devices)
+        stored, state.config = state.config, _stored(config, faces)
+        session = cls(model_dir, faces, config, state, hardware, saved_network=saved, devices=devices)
+        if any(stored.get(key) != state.config[key] for key in LOSS_SETTINGS):
+            session.collapse_watch = CollapseWatch()  # another loss: its values lie elsewhere
+        return session
 
     def _build(self, saved: Any, keras: Any) -> None:
         from faceswap.model import build_autoencoder
@@ -345,20 +352,18 @@ class TrainingSession:
 
         with stop_requests(monitor.request_stop), opencv_single_threaded():
             with monitor.progress_bar():
-                try:
-                    self.trainer.fit(
-                        self.dataset(),
-                        epochs=1,
-                        steps_per_epoch=iterations or 2**40,
-                        verbose=0,
-                        shuffle=False,
-                        callbacks=[monitor, *callbacks],
-                    )
-                except self.devices.lost_contact_errors as error:
-                    detail = self.devices.lost_contact(error)
-                    if detail is None:
-                        raise
-                    raise ClusterError(self._lost_contact_message(detail)) from None
+                for rollback in range(MAX_ROLLBACKS + 1):
+                    stop = monitor.stop_iteration
+                    self._fit(2**40 if stop is None else stop - self.state.iteration, [monitor, *callbacks])
+                    if monitor.collapsed is None:
+                        break
+                    alone = self.devices.processes == 1  # several would each have to go back alike
+                    done = roll_back_to_best(self) if rollback < MAX_ROLLBACKS and alone else None
+                    if done is None:
+                        monitor.diverged = self.collapse_message(*monitor.collapsed)
+                        break
+                    log.warning("%s; %s", self.collapse_message(*monitor.collapsed, stopped=False), done)
+                    monitor.collapsed = None
             if monitor.diverged:
                 raise TrainingDivergedError(monitor.diverged)
             if self.chief or self.devices.collective_reads:
@@ -381,6 +386,18 @@ class TrainingSession:
             ),
             signal=monitor.stop_signal,
         )
+
+    def _fit(self, steps: int, callbacks: list[Any]) -> None:
+        """``steps`` training steps from the current iteration (fewer when a callback stops them)."""
+        try:
+            self.trainer.fit(
+                self.dataset(), epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=callbacks
+            )
+        except self.devices.lost_contact_errors as error:
+            detail = self.devices.lost_contact(error)
+            if detail is None:
+                raise
+            raise ClusterError(self._lost_contact_message(detail)) from None
 
     def smoothed_losses(self) -> tuple[float, float]:
         """Bias-corrected moving average of each side's face loss (NaN before any step)."""
@@ -418,12 +435,17 @@ class TrainingSession:
         where = f"{name.replace('_', ' ')} became {value} at iteration {self.state.iteration + 1}"
         return f"{where}: training diverged; {self._kept()}; try again with a lower --learning-rate"
 
-    def collapse_message(self, lowest: float, now: float) -> str:
-        """What to tell the user when the smoothed face loss rose from ``lowest`` to ``now`` (a collapse)."""
+    def collapse_message(self, lowest: float, now: float, stopped: bool = True) -> str:
+        """What to tell the user when the smoothed face loss rose from ``lowest`` to ``now`` (a collapse).
+
+        With ``stopped`` false, only what happened (the caller says what it did about it).
+        """
         from faceswap.model_folder import BEST_DIR
 
         best = self.model_dir / BEST_DIR
         where = f"at iteration {self.state.iteration + 1} the smoothed face loss is {now:.4f}"
+        if not stopped:
+            return f"{where}, {now / lowest:.1f} times its lowest ({lowest:.4f}): the network collapsed"
         keep = (
             f"{best} holds the checkpoint of the lowest loss"
             if (best / STATE_FILE).exists()
