@@ -18,7 +18,8 @@ bias-corrected moving average, see :mod:`faceswap.train.smoothing`) at most
 loss stops it with :class:`faceswap.errors.TrainingDivergedError`, leaving
 the last checkpoint as it was; a collapse (:mod:`faceswap.train.collapse`)
 goes back to the best checkpoint with a lower learning rate, and stops the
-same way when there is none, or after a few such returns. With ``--distribute`` over several processes see
+same way when there is none, after a few such returns, or in a run of
+several processes. With ``--distribute`` over several processes see
 :mod:`faceswap.train.distribute`: all stop together, the chief alone writes.
 """
 
