@@ -141,6 +141,7 @@ def evaluate(contender: Any, point: int, yardstick: Yardstick, work: Path) -> tu
         "cpu_minutes": contender.cpu / 60,
         "load_average": os.getloadavg()[0],
         "iteration": contender.session.state.iteration,
+        "learning_rate": contender.session.config.learning_rate,  # halved at each return from a collapse
         "loss_a": loss_a,
         "loss_b": loss_b,
         "validation": validation,
