@@ -17,6 +17,24 @@ from tests.test_recipe import QUIET, tiny, tiny_models  # noqa: F401 - a fixture
 pytestmark = pytest.mark.usefixtures("tiny_models")
 
 
+def collapse_from(session: TrainingSession, first: int, last: int | None = None):
+    """A Keras callback: from iteration ``first`` (to ``last``, default: for ever) decoder A paints black.
+
+    A finite loss far above the lowest: what a collapsed network gives.
+    """
+    from faceswap.runtime import keras
+
+    face = session.network.get_layer("decoder_a").get_layer("face")
+
+    class Collapse(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if first <= session.state.iteration <= (last or 2**40):
+                face.kernel.assign(np.zeros(face.kernel.shape, "float32"))
+                face.bias.assign(np.full(face.bias.shape, -30.0, "float32"))
+
+    return Collapse()
+
+
 def test_the_collapse_watch_needs_a_run_of_its_own_and_a_real_jump() -> None:
     watch = CollapseWatch()
     falling = np.linspace(0.15, 0.05, 3 * COLLAPSE_MIN_STEPS)
@@ -52,25 +70,14 @@ def test_the_watch_replays_the_history_so_runs_in_slices_are_watched_as_one() ->
 def test_a_collapse_goes_back_to_the_best_checkpoint_with_half_the_learning_rate(
     tmp_path: Path, faces_d18: Path, faces_d19: Path, monkeypatch: pytest.MonkeyPatch, caplog
 ) -> None:
-    from faceswap.runtime import keras
-
     monkeypatch.setattr(collapse, "COLLAPSE_MIN_STEPS", 4)  # a tiny network's loss after a few steps:
     monkeypatch.setattr(collapse, "COLLAPSE_FACTOR", 1.5)  # about 0.2, and about 0.45 once it paints black
     folder = tmp_path / "m"
     config = tiny(save_every=3)
     session = TrainingSession.start(folder, faces_d18, faces_d19, config, QUIET)
     face = session.network.get_layer("decoder_a").get_layer("face")
-
-    class Collapse(keras.callbacks.Callback):
-        """After iteration 6 (saved as the best) decoder A paints black: a loss far above the lowest."""
-
-        def on_train_batch_end(self, batch, logs=None):
-            if session.state.iteration == 6:
-                face.kernel.assign(np.zeros(face.kernel.shape, "float32"))
-                face.bias.assign(np.full(face.bias.shape, -30.0, "float32"))
-
-    with caplog.at_level(logging.WARNING, logger="faceswap"):
-        result = session.run(iterations=30, callbacks=[Collapse()])
+    with caplog.at_level(logging.WARNING, logger="faceswap"):  # at iteration 6, just saved as the best
+        result = session.run(iterations=30, callbacks=[collapse_from(session, 6, 6)])
     went_back = [record.getMessage() for record in caplog.records if "went back to" in record.getMessage()]
     assert len(went_back) == 1 and "the network collapsed" in went_back[0] and "best" in went_back[0]
     assert result.iteration == 30  # the run did all its iterations, counting on past the collapse
@@ -88,29 +95,17 @@ def test_a_collapse_goes_back_to_the_best_checkpoint_with_half_the_learning_rate
 def test_a_collapse_that_keeps_coming_back_stops_training(
     tmp_path: Path, faces_d18: Path, faces_d19: Path, monkeypatch: pytest.MonkeyPatch, caplog
 ) -> None:
-    from faceswap.runtime import keras
-
     monkeypatch.setattr(collapse, "COLLAPSE_MIN_STEPS", 4)
     monkeypatch.setattr(collapse, "COLLAPSE_FACTOR", 1.5)
     folder = tmp_path / "m"
     session = TrainingSession.start(folder, faces_d18, faces_d19, tiny(save_every=3), QUIET)
-
-    class Collapse(keras.callbacks.Callback):
-        """From iteration 6 on, decoder A paints black after every step."""
-
-        def on_train_batch_end(self, batch, logs=None):
-            if session.state.iteration >= 6:
-                face = session.network.get_layer("decoder_a").get_layer("face")
-                face.kernel.assign(np.zeros(face.kernel.shape, "float32"))
-                face.bias.assign(np.full(face.bias.shape, -30.0, "float32"))
-
     with (
         caplog.at_level(logging.WARNING, logger="faceswap"),
         pytest.raises(
             TrainingDivergedError, match=r"times its lowest .*: the network collapsed; .*best holds"
         ),
     ):
-        session.run(iterations=200, callbacks=[Collapse()])
+        session.run(iterations=200, callbacks=[collapse_from(session, 6)])  # and after every step
     assert sum("went back to" in record.getMessage() for record in caplog.records) == MAX_ROLLBACKS
     assert read_state(folder / "best").iteration in (3, 6)
 
@@ -118,20 +113,10 @@ def test_a_collapse_that_keeps_coming_back_stops_training(
 def test_a_collapse_before_any_checkpoint_stops_training_and_says_so(
     tmp_path: Path, faces_d18: Path, faces_d19: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from faceswap.runtime import keras
-
     monkeypatch.setattr(collapse, "COLLAPSE_MIN_STEPS", 4)
     monkeypatch.setattr(collapse, "COLLAPSE_FACTOR", 1.5)
     folder = tmp_path / "m"
     session = TrainingSession.start(folder, faces_d18, faces_d19, tiny(save_every=1000), QUIET)
-
-    class Collapse(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if session.state.iteration == 6:
-                face = session.network.get_layer("decoder_a").get_layer("face")
-                face.bias.assign(np.full(face.bias.shape, -30.0, "float32"))
-                face.kernel.assign(np.zeros(face.kernel.shape, "float32"))
-
     with pytest.raises(TrainingDivergedError, match="the network collapsed; no checkpoint was saved yet"):
-        session.run(iterations=40, callbacks=[Collapse()])
+        session.run(iterations=40, callbacks=[collapse_from(session, 6, 6)])
     assert not (folder / "best").exists()
