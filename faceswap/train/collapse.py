@@ -106,5 +106,6 @@ def roll_back_to_best(session: TrainingSession) -> str | None:
     session.losses = (BiasCorrectedEMA(), BiasCorrectedEMA())
     session.collapse_watch.restart()
     return (
-        f"went back to {best} (iteration {state.iteration}) and on with the learning rate cut to {rate:.3g}"
+        f"went back to {best} (iteration {state.iteration}); "
+        f"training goes on with the learning rate cut to {rate:.3g}"
     )
