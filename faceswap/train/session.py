@@ -444,16 +444,19 @@ class TrainingSession:
         from faceswap.model_folder import BEST_DIR
 
         best = self.model_dir / BEST_DIR
-        where = f"at iteration {self.state.iteration + 1} the smoothed face loss is {now:.4f}"
+        what = (
+            f"at iteration {self.state.iteration + 1} the smoothed face loss is {now:.4f}, "
+            f"{now / lowest:.1f} times its lowest ({lowest:.4f}): the network collapsed"
+        )
         if not stopped:
-            return f"{where}, {now / lowest:.1f} times its lowest ({lowest:.4f}): the network collapsed"
+            return what
         keep = (
             f"{best} holds the checkpoint of the lowest loss"
             if (best / STATE_FILE).exists()
             else self._kept()
         )
         return (
-            f"{where}, {now / lowest:.1f} times its lowest ({lowest:.4f}): the network collapsed; {keep} "
+            f"{what}; {keep} "
             "(convert it, or resume it with its own --model-dir); to avoid it, train with a lower "
             "--learning-rate, --clip-norm 1 or a larger --batch-size"
         )
