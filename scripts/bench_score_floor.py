@@ -158,7 +158,7 @@ def main() -> None:
     parser.add_argument("--centering", default=DEFAULT_CENTERING, choices=sorted(CENTERINGS))
     parser.add_argument(
         "--target",
-        help="B's clip (name or path): also report the detail a perfect swap to B's face could show",
+        help="B's clip (name or path): measure instead the detail a perfect swap to B's face scores",
     )
     parser.add_argument(
         "--every", type=int, default=5, help="with --target: measure every N-th frame of both (default: 5)"
