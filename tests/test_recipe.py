@@ -345,6 +345,15 @@ def test_a_model_stored_before_validation_existed_keeps_training_on_every_face()
     assert TrainConfig.from_json({**stored, "validation_every": 10}).validation_every == 10
 
 
+def test_a_model_stored_before_the_eye_mouth_weight_keeps_training_without_it() -> None:
+    stored = TrainConfig(model="lite").to_json()
+    assert stored["eye_mouth_weight"] == 2.0  # the default now
+    assert TrainConfig.from_json(stored).eye_mouth_weight == 2.0
+    del stored["eye_mouth_weight"]  # as state.json was written before the setting existed
+    assert TrainConfig.from_json(stored).eye_mouth_weight == 0.0
+    assert TrainConfig.from_json(stored, eye_mouth_weight=2.0).eye_mouth_weight == 2.0  # unless asked for
+
+
 def test_a_model_stored_before_warp_to_landmarks_keeps_its_random_warp() -> None:
     stored = TrainConfig(model="lite").to_json()
     assert stored["augment"]["to_landmarks"] is True  # the default now

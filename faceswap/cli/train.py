@@ -243,7 +243,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--eye-mouth-weight",
         type=finite_float(maximum=MAX_LOSS_WEIGHT),
         metavar="W",
-        help="extra loss weight on the eyes and mouth, e.g. 2, at most 100 (default: 0, none)",
+        help="extra loss weight on the eyes and mouth, at most 100: 2 makes them count three times, "
+        "0 like the rest of the face (default: 2)",
     )
     learn.add_argument(
         "--seed",

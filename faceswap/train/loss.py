@@ -15,7 +15,7 @@ averaged with a per-pixel weight ``background + (1 - background)·hull +
 eye_mouth·features`` and divided by the mean weight, so it stays on the scale
 of a plain MAE (``--target-loss 0.02`` means about 2 % mean error inside the
 face). The weight concentrates the network on the face the mask will paste,
-and optionally more on the eyes and mouth, where people look first.
+and (``eye_mouth``, 2 by default) more on the eyes and mouth, where people look first.
 
 *mask loss*: mean absolute error between the decoder's mask and the face's
 landmark hull, scaled by ``mask_weight`` (default 0.1). It trains the mask
