@@ -16,12 +16,12 @@ alone explains.
 
 The detail ceiling is A's face through the model, but a swap paints B's
 face, and B's footage may hold less fine structure than A's (softer focus,
-flatter light, another codec). ``--target B`` measures instead, per size, what a perfect
-swap to B would score: the median inner-face energy of B's faces through the
-model over that of A's originals, once as measured and once per unit of
-contrast (each face's energy over the variance of its luminance in the
-landmark hull), which is what convert's default Reinhard colour matching
-leaves, since it gives the swapped face A's contrast.
+flatter light, another codec). ``--target B`` measures instead, per size,
+what a perfect swap to B would score: the median inner-face energy of B's
+faces through the model over that of A's originals, once as measured and
+once per unit of contrast (each face's energy over the variance of its
+luminance in the landmark hull), which is what convert's default Reinhard
+colour matching leaves, since it gives the swapped face A's contrast.
 
     python scripts/bench_score_floor.py                     # d18, sizes 32, 64, 128
     python scripts/bench_score_floor.py --clip d3 --sizes 64,128 --centering legacy
@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 
 from faceswap.align import CENTERINGS, DEFAULT_CENTERING
-from faceswap.detail import detail_energy, through_model
+from faceswap.detail import detail_energy, inner_face_mask, through_model
 from faceswap.faces import FaceFinder, LargestFaceSearch
 from faceswap.media.reader import open_source
 from faceswap.progress import progress_bar
@@ -94,11 +94,12 @@ def clip_detail(clip: Path, sizes: list[int], centering: str, every: int) -> dic
         landmarks = search.find(frame.image)
         if landmarks is None:
             continue
-        values["original"].append(detail_energy(frame.image, landmarks))
+        region = inner_face_mask(landmarks)  # one region for the original and every size
+        values["original"].append(detail_energy(frame.image, landmarks, region))
         values["contrast"].append(hull_contrast(frame.image, landmarks))
         for size in sizes:
             perfect = through_model(frame.image, landmarks, size, centering)
-            values[str(size)].append(detail_energy(perfect, landmarks))
+            values[str(size)].append(detail_energy(perfect, landmarks, region))
     return values
 
 
