@@ -45,8 +45,10 @@ import numpy as np
 from faceswap.align import CENTERINGS, DEFAULT_CENTERING
 from faceswap.detail import detail_energy, inner_face_mask, through_model
 from faceswap.faces import FaceFinder, LargestFaceSearch
+from faceswap.landmarks import face_hull
 from faceswap.media.reader import open_source
 from faceswap.progress import progress_bar
+from faceswap.raster import fill_convex
 from faceswap.score import ScoreResult, score
 from tests.conftest import DATA_DIR
 
@@ -78,10 +80,9 @@ def clip_path(name: str) -> Path:
 
 def hull_contrast(frame: np.ndarray, landmarks: np.ndarray) -> float:
     """Variance of the luminance inside the hull of the 68 landmarks (what Reinhard matching sets)."""
-    mask = np.zeros(frame.shape[:2], np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(landmarks).astype(np.int32)), 1)
+    inside = fill_convex(np.zeros(frame.shape[:2], np.uint8), face_hull(landmarks), anti_alias=False) > 0
     luminance = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return float(luminance[mask.astype(bool)].var())
+    return float(luminance[inside].var())
 
 
 def clip_detail(clip: Path, sizes: list[int], centering: str, every: int) -> dict[str, list[float]]:
