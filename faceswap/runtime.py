@@ -101,7 +101,16 @@ def gpus() -> tuple[Any, ...]:
 if BACKEND == "tensorflow" and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") in ("2", "3"):
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
-__all__ = ["BACKEND", "gpu_has_bfloat16", "gpus", "has_gpu", "keras", "opencv_single_threaded", "tf"]
+__all__ = [
+    "BACKEND",
+    "cpu_has_bfloat16",
+    "gpu_has_bfloat16",
+    "gpus",
+    "has_gpu",
+    "keras",
+    "opencv_single_threaded",
+    "tf",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -130,6 +139,36 @@ def gpu_has_bfloat16() -> bool:
     import torch
 
     return torch.cuda.get_device_capability(0) >= (8, 0)
+
+
+#: CPU flags (Linux ``/proc/cpuinfo``) of units that compute bfloat16 matrix products natively:
+#: Intel AMX (Xeon Sapphire Rapids and later), which TensorFlow's oneDNN kernels use.
+BFLOAT16_CPU_FLAGS = frozenset({"amx_bf16"})
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The first processor's feature flags as the Linux kernel lists them (empty elsewhere)."""
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as lines:
+            for line in lines:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+@functools.cache
+def cpu_has_bfloat16() -> bool:
+    """Whether the backend computes bfloat16 natively on this CPU (TensorFlow with oneDNN on Intel AMX).
+
+    Elsewhere bfloat16 is emulated and slower than float32: CPUs without
+    AMX, ``TF_ENABLE_ONEDNN_OPTS=0``, and the JAX and PyTorch backends (not
+    measured there).
+    """
+    if BACKEND != "tensorflow" or os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip() == "0":
+        return False
+    return bool(BFLOAT16_CPU_FLAGS & cpu_flags())
 
 
 @contextlib.contextmanager

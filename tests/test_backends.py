@@ -93,11 +93,18 @@ def test_the_backend_is_checked_before_keras_loads(monkeypatch: pytest.MonkeyPat
     assert choose_backend(None) == "tensorflow"
 
 
-def test_precision_follows_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precision_follows_the_gpu_and_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     from faceswap import runtime
     from faceswap.train.hardware import FLOAT32, MIXED_BFLOAT16, MIXED_FLOAT16, compute_settings
 
-    assert compute_settings(Hardware()).policy == FLOAT32  # no GPU here: float32
+    monkeypatch.setattr(runtime, "gpus", lambda: ())
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: False)
+    assert compute_settings(Hardware()).policy == FLOAT32  # a CPU without AMX: float32
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: True)
+    amx = compute_settings(Hardware())
+    assert amx.policy == MIXED_BFLOAT16 and not amx.loss_scaling  # one with AMX: bfloat16
+    assert compute_settings(Hardware(mixed_precision=False)).policy == FLOAT32
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: False)
     monkeypatch.setattr(runtime, "gpus", lambda: ("gpu:0",))
     monkeypatch.setattr(runtime, "gpu_has_bfloat16", lambda: True)
     ampere = compute_settings(Hardware())
@@ -106,6 +113,46 @@ def test_precision_follows_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     older = compute_settings(Hardware())
     assert older.policy == MIXED_FLOAT16 and older.loss_scaling
     assert compute_settings(Hardware(mixed_precision=False)).policy == FLOAT32
+
+
+def test_mixed_precision_on_a_cpu_is_bfloat16_where_it_has_amx_units(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from faceswap import runtime
+    from faceswap.train.hardware import MIXED_BFLOAT16, MIXED_FLOAT16, compute_settings
+
+    monkeypatch.setattr(runtime, "gpus", lambda: ())
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: True)
+    amx = compute_settings(Hardware(mixed_precision=True))
+    assert amx.policy == MIXED_BFLOAT16 and not amx.loss_scaling
+    assert "slow" not in caplog.text
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: False)
+    emulated = compute_settings(Hardware(mixed_precision=True))
+    assert emulated.policy == MIXED_FLOAT16 and "slow" in caplog.text
+
+
+def test_cpu_bfloat16_units_are_read_from_the_kernels_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faceswap import runtime
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n\nflags: sse\n")
+    assert runtime.cpu_flags(str(cpuinfo)) == {"fpu", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
+    assert runtime.cpu_flags(str(tmp_path / "missing")) == frozenset()
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx512f", "amx_bf16"}))
+    runtime.cpu_has_bfloat16.cache_clear()
+    try:
+        assert runtime.cpu_has_bfloat16()
+        runtime.cpu_has_bfloat16.cache_clear()
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN off: TensorFlow's own kernels emulate it
+        assert not runtime.cpu_has_bfloat16()
+        runtime.cpu_has_bfloat16.cache_clear()
+        monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+        monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+        assert not runtime.cpu_has_bfloat16()  # bfloat16 dot products without AMX: not measured
+    finally:
+        runtime.cpu_has_bfloat16.cache_clear()
 
 
 def test_training_on_jax_loads_neither_dlib_nor_tensorflow() -> None:

@@ -213,23 +213,35 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_checkpoint(
     assert digest(folder / "model.keras") == saved["model"]
 
 
+@pytest.mark.parametrize(
+    ("amx", "compute", "optimizer"), [(False, "float16", "LossScaleOptimizer"), (True, "bfloat16", "Adam")]
+)
 def test_mixed_precision_trains_and_saves_a_float32_model(
-    tmp_path: Path, faces_d18: Path, faces_d19: Path
+    tmp_path: Path,
+    faces_d18: Path,
+    faces_d19: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    amx: bool,
+    compute: str,
+    optimizer: str,
 ) -> None:
+    """On a CPU without bfloat16 units mixed precision is float16 with loss scaling; with them, bfloat16."""
+    from faceswap import runtime
     from faceswap.runtime import keras
 
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: amx)
     folder = tmp_path / "m"
     session = TrainingSession.start(
         folder, faces_d18, faces_d19, lite(), Hardware(mixed_precision=True, progress=False)
     )
-    assert session.network.get_layer("encoder").get_layer("down0_conv").compute_dtype == "float16"
-    assert type(session.trainer.optimizer).__name__ == "LossScaleOptimizer"
+    assert session.network.get_layer("encoder").get_layer("down0_conv").compute_dtype == compute
+    assert type(session.trainer.optimizer).__name__ == optimizer
     session.run(iterations=1)
     assert keras.mixed_precision.global_policy().name == "float32"  # the policy does not leak
     saved = load_keras_model(folder / "model.keras", compile=True)
     assert saved.get_layer("encoder").get_layer("down0_conv").compute_dtype == "float32"
     assert type(saved.optimizer).__name__ == "Adam" and int(np.asarray(saved.optimizer.iterations)) == 1
-    resumed = TrainingSession.resume(folder, hardware=QUIET)
+    resumed = TrainingSession.resume(folder, hardware=Hardware(mixed_precision=False, progress=False))
     assert not resumed.mixed_precision and resumed.run(iterations=1).iteration == 2
     assert json.loads((folder / "state.json").read_text())["iteration"] == 2
 

@@ -79,6 +79,10 @@ def test_resume_continues_the_iteration_count_and_the_optimizer(
     second = faceswap("train", "--resume", "-m", model, "--iterations", "1", "--learning-rate", "1e-4")
     assert second.returncode == 0, second.stderr
     assert "resuming at iteration 2 the lite model" in second.stderr
+    from faceswap.runtime import cpu_has_bfloat16  # the precision follows the CPU, and the log says so
+
+    assert ("mixed precision (bfloat16)" in second.stderr) == cpu_has_bfloat16(), second.stderr
+    assert ("computes bfloat16 natively (Intel AMX)" in second.stderr) == cpu_has_bfloat16()
     assert "faces A: 40 faces of 256 px from" in second.stderr
     assert re.search(r"kept at \d+ px: [\d.]+ [KMG]B in memory", second.stderr), second.stderr
     assert "stopped at iteration 3" in second.stderr

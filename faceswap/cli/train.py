@@ -324,7 +324,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--mixed-precision",
         action=argparse.BooleanOptionalAction,
         help="compute in bfloat16 (float16 on older GPUs) with float32 weights "
-        "(default: on when a GPU is present)",
+        "(default: on when a GPU is present, or a CPU with Intel AMX units, which compute bfloat16 "
+        "natively; elsewhere on a CPU half precision is emulated and slow)",
     )
     hardware.add_argument(
         "--xla",
@@ -422,8 +423,10 @@ def _train(args: argparse.Namespace, model_dir: Path) -> int:
         len(faces_a),
         len(faces_b),
         config.batch_size,
-        ", mixed precision" if session.mixed_precision else "",
         session.devices.describe(),
+        f", mixed precision ({session.compute.policy.removeprefix('mixed_')})"
+        if session.mixed_precision
+        else "",
     )
     from faceswap.train.monitor import format_duration
 
