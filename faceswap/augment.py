@@ -75,6 +75,12 @@ class AugmentConfig:
         face shape over the other's (what it must do in convert). On by
         default: against the random warp it gave more detail and a smaller
         pose offset on both benchmark pairs (README, "What to expect").
+    warp_jitter
+        With ``to_landmarks``: standard deviation of a random grid warp added
+        on top of the warp to landmarks, as a fraction of the face size like
+        ``warp`` (0: off, the default). The landmark warp alone bends a face
+        only as far as the other side's faces differ from it; the jitter
+        adds the random warp's variety to it.
     """
 
     rotation: float = 10.0
@@ -84,12 +90,14 @@ class AugmentConfig:
     warp: float = 5 / 160
     colour: float = 0.0
     to_landmarks: bool = True
+    warp_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"augmentation {name} must be a finite number >= 0, got {value!r}")
-        for name, limit in (("flip", 1.0), ("colour", 1.0), ("zoom", 0.5), ("shift", 0.5), ("warp", 0.25)):
+        limits = {"flip": 1.0, "colour": 1.0, "zoom": 0.5, "shift": 0.5, "warp": 0.25, "warp_jitter": 0.25}
+        for name, limit in limits.items():
             value = getattr(self, name)
             if value > limit:
                 raise ValueError(f"augmentation {name} must be at most {limit:g}, got {value!r}")
@@ -132,7 +140,7 @@ def source_extent(config: AugmentConfig) -> float:
     (1.6 face sides) holds it all.
     """
     angle = math.radians(min(config.rotation, 45.0))
-    half = 0.5 * (math.cos(angle) + math.sin(angle)) + config.shift + 3.0 * config.warp
+    half = 0.5 * (math.cos(angle) + math.sin(angle)) + config.shift + 3.0 * (config.warp + config.warp_jitter)
     return 2.0 * half / (1.0 - config.zoom)
 
 
@@ -319,8 +327,9 @@ def augment_batch(
         "Warp to landmarks": ``(own, partner)``, each ``(n, k, 2)`` landmarks
         in source coordinates, of each face and of a face (of the other
         person) to bend it towards. The input is then bent by that
-        thin-plate warp instead of the random grid (``config.warp`` unused);
-        the target stays unwarped.
+        thin-plate warp instead of the random grid (``config.warp`` unused;
+        a random grid of ``config.warp_jitter`` is added to it); the target
+        stays unwarped.
 
     Returns
     -------
@@ -332,7 +341,10 @@ def augment_batch(
     inverse = inverse_index_matrices(matrices)
     if warp_to is not None:
         own, partner = (transform_landmarks(np.asarray(points, np.float64), matrices) for points in warp_to)
-        maps = _field_maps(inverse, landmark_warp_fields(own, partner, size))
+        fields = landmark_warp_fields(own, partner, size)
+        if config.warp_jitter > 0:
+            fields += random_warp_fields(count, size, config.warp_jitter * size, rng)
+        maps = _field_maps(inverse, fields)
     elif config.warp > 0:
         maps = _warped_maps(inverse, size, _warp_grids(count, config.warp * size, rng))
     else:

@@ -362,3 +362,17 @@ def test_a_model_stored_before_warp_to_landmarks_keeps_its_random_warp() -> None
     assert not TrainConfig.from_json(stored).augment.to_landmarks
     resumed = TrainConfig.from_json(stored, augment={"to_landmarks": True})  # unless asked for
     assert resumed.augment.to_landmarks and resumed.augment.rotation == stored["augment"]["rotation"]
+
+
+def test_warp_jitter_reaches_the_stored_recipe() -> None:
+    """``--warp-jitter PX`` is σ in pixels of the 160-px face, stored as a fraction; older models read 0."""
+    from faceswap.cli import build_parser
+    from faceswap.cli.train import settings
+
+    args = build_parser().parse_args(["train", "A", "B", "--warp-jitter", "4"])
+    config = TrainConfig(**settings(args))
+    assert config.augment.warp_jitter == pytest.approx(4 / 160) and config.augment.to_landmarks
+    stored = config.to_json()
+    assert TrainConfig.from_json(stored).augment.warp_jitter == pytest.approx(4 / 160)
+    del stored["augment"]["warp_jitter"]  # as state.json was written before the setting existed
+    assert TrainConfig.from_json(stored).augment.warp_jitter == 0.0

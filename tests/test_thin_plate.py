@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
+import pytest
 
 from faceswap.augment import AugmentConfig, augment_batch, landmark_warp_fields, transform_landmarks
 from faceswap.thin_plate import border_anchors, thin_plate_field
@@ -72,3 +73,28 @@ def test_fields_have_one_per_face() -> None:
     own = np.random.default_rng(4).uniform(10, 50, (5, 68, 2))
     fields = landmark_warp_fields(own, own + 1.0, SIZE)
     assert fields.shape == (5, SIZE, SIZE, 2) and fields.dtype == np.float32
+
+
+def test_warp_jitter_adds_a_random_warp_on_top_of_the_landmark_warp() -> None:
+    """The jitter bends the input by about its σ where warp to landmarks alone would bend nothing."""
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 255, (8, 256, 256, 3), dtype=np.uint8)
+    images = np.stack([cv2.GaussianBlur(image, (0, 0), 2) for image in images])
+    landmarks = rng.uniform(90, 170, (8, 68, 2))
+    same = (landmarks, landmarks)
+    config = AugmentConfig(warp_jitter=0.0)
+    plain = augment_batch(images, BOX, SIZE, config, np.random.default_rng(6), warp_to=same)
+    jittered = augment_batch(
+        images, BOX, SIZE, replace(config, warp_jitter=0.05), np.random.default_rng(6), warp_to=same
+    )
+    np.testing.assert_array_equal(jittered.matrices, plain.matrices)
+    np.testing.assert_array_equal(jittered.target, plain.target)  # the target stays unwarped
+    assert np.abs(plain.warped.astype(int) - plain.target).max() <= 1
+    assert np.abs(jittered.warped.astype(int) - jittered.target).mean() > 5
+
+
+def test_warp_jitter_is_an_augmentation_setting() -> None:
+    assert AugmentConfig().warp_jitter == 0.0  # off by default: the default recipe is unchanged
+    for bad in (-0.01, 0.3, float("nan")):
+        with pytest.raises(ValueError, match="warp_jitter"):
+            AugmentConfig(warp_jitter=bad)

@@ -52,7 +52,7 @@ _RECIPE = (
     "tensorboard",
     "timelapse",
 )
-_AUGMENT = ("rotation", "zoom", "shift", "flip", "warp", "colour", "to_landmarks")
+_AUGMENT = ("rotation", "zoom", "shift", "flip", "warp", "colour", "to_landmarks", "warp_jitter")
 
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -313,6 +313,13 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "spline) instead of the random warp; --no-warp-to-landmarks for the random warp (default: on)",
     )
     augment.add_argument(
+        "--warp-jitter",
+        type=finite_float(),
+        metavar="PX",
+        help="with warp to landmarks: a random warp of σ PX (of a 256-px crop's 160-px face, as --warp) "
+        "added on top of it (default: 0, off)",
+    )
+    augment.add_argument(
         "--colour",
         type=finite_float(),
         metavar="S",
@@ -362,7 +369,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         given["pretrain"] = True
     if "init_from" in given:
         given["init_from"] = str(given["init_from"])
-    scaled = {"zoom": 0.01, "shift": 0.01, "warp": 1 / 160}
+    scaled = {"zoom": 0.01, "shift": 0.01, "warp": 1 / 160, "warp_jitter": 1 / 160}
     changes = {
         name: getattr(args, name) * scaled[name] if name in scaled else getattr(args, name)
         for name in _AUGMENT
@@ -414,6 +421,8 @@ def _train(args: argparse.Namespace, model_dir: Path) -> int:
     config = session.config
     if args.warp is not None and config.augment.to_landmarks:
         log.warning("--warp is unused with warp to landmarks: add --no-warp-to-landmarks for the random warp")
+    if args.warp_jitter and not config.augment.to_landmarks:
+        log.warning("--warp-jitter is unused without warp to landmarks: --warp sets the random warp")
     log.info(
         "%s %s model (%d px) in %s: %d faces A, %d faces B, batch %d%s%s; Ctrl-C stops and saves",
         f"resuming at iteration {session.state.iteration} the" if args.resume else "training a new",
