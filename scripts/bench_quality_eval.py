@@ -34,15 +34,15 @@ class Yardstick:
     identities: tuple[np.ndarray, np.ndarray]
     strip_frames: list[int]
     strip_matrices: list[np.ndarray]
-    _validation_faces: dict[tuple[str, int], Any] = field(default_factory=dict)
+    _validation_faces: dict[tuple[str, int, str], Any] = field(default_factory=dict)
 
-    def validation_faces(self, side: str, input_size: int) -> Any:
+    def validation_faces(self, side: str, input_size: int, centering: str) -> Any:
         from faceswap.train.validation import load_validation_faces
 
-        key = (side, input_size)
+        key = (side, input_size, centering)
         if key not in self._validation_faces:
             folder = self.validation["ab".index(side)]
-            self._validation_faces[key] = load_validation_faces(folder, side.upper(), input_size)
+            self._validation_faces[key] = load_validation_faces(folder, side.upper(), input_size, centering)
         return self._validation_faces[key]
 
 
@@ -128,7 +128,9 @@ def evaluate(contender: Any, point: int, yardstick: Yardstick, work: Path) -> tu
     model = load_swap_model(contender.model_dir)
     loaded = time.perf_counter()
     validation = {
-        side: asdict(reconstruction(model, yardstick.validation_faces(side, model.input_size), side))
+        side: asdict(
+            reconstruction(model, yardstick.validation_faces(side, model.input_size, model.centering), side)
+        )
         for side in "ab"
     }
     timings = {"load": round(loaded - started, 2), "validation": round(time.perf_counter() - loaded, 2)}

@@ -102,7 +102,8 @@ class Contender:
         )
         size = self.session.state.input_size
         held_faces = tuple(
-            load_faces(folder, side, size, config.augment) for folder, side in zip(held, "AB", strict=True)
+            load_faces(folder, side, size, config.augment, centering=config.centering)
+            for folder, side in zip(held, "AB", strict=True)
         )
         source = BatchSource(held_faces, 1, size)
         self.held = [source.plain(side, range(len(held_faces[side]))) for side in (0, 1)]

@@ -381,7 +381,7 @@ def curve(args: argparse.Namespace) -> int:
             f"{session.state.input_size}-px {session.state.centering} ones: record them with this recipe"
         )
     validation = {
-        side: load_validation_faces(folder / "validation", side.upper(), input_size)
+        side: load_validation_faces(folder / "validation", side.upper(), input_size, centering)
         for side, folder in zip("ab", faces, strict=True)
         if (folder / "validation").is_dir()
     }

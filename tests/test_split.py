@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from faceswap.align import CROP_PADDING, MEAN_FACE, face_region
+from faceswap.align import CROP_PADDING, DEFAULT_CENTERING, LEGACY, MEAN_FACE, face_region
 from faceswap.crop_names import crop_file_name
 from faceswap.crops import CropInfo, read_crop_info, write_crop
 from faceswap.errors import InputError, OutputError
@@ -108,7 +108,7 @@ def test_training_reads_no_validation_face(tmp_path: Path, faces_d18: Path) -> N
     from faceswap.train.dataset import load_faces
 
     split = write_split(faces_d18, tmp_path / "train", tmp_path / "val", every=4, block=2)
-    loaded = load_faces(tmp_path / "train", "A", 64)
+    loaded = load_faces(tmp_path / "train", "A", 64, centering=LEGACY)
     names = {path.name for path in loaded.files}
     assert names == {path.name for path in split.training}
     assert not names & {path.name for path in split.validation}
@@ -153,7 +153,7 @@ class FixedModel:
 
 
 def test_validation_figures_rank_a_blurred_reconstruction_below_a_perfect_one(faces_d18: Path) -> None:
-    faces = load_validation_faces(faces_d18, "A", 64)
+    faces = load_validation_faces(faces_d18, "A", 64, DEFAULT_CENTERING)
     assert faces.faces.shape == (40, 64, 64, 3) and faces.hulls.shape == (40, 64, 64, 1)
     assert 0.5 < faces.hulls.mean() < 0.99 and not faces.hulls[:, 0, 0].any()  # the face, not its corners
     perfect = reconstruction(FixedModel(0), faces, "a")
@@ -167,7 +167,26 @@ def test_validation_uses_the_sides_own_decoder_in_batches(faces_d18: Path, monke
     import faceswap.train.validation as validation
 
     monkeypatch.setattr(validation, "BATCH", 16)
-    faces = load_validation_faces(faces_d18, "B", 64)
+    faces = load_validation_faces(faces_d18, "B", 64, DEFAULT_CENTERING)
     model = FixedModel(0)
     reconstruction(model, ValidationFaces(faces.faces, faces.hulls), "b")
     assert model.sides == ["b", "b", "b"]
+
+
+def test_validation_faces_are_the_square_the_model_was_trained_on(faces_d18: Path) -> None:
+    """The held-back faces are cut as the model's centering cuts its training faces.
+
+    A face-centred model shown the legacy square (a 1.5 times closer crop)
+    rebuilds it badly; the benchmark measured that mismatch, not the model,
+    until the centering became a required argument.
+    """
+    from faceswap.augment import AugmentConfig
+    from faceswap.train.dataset import load_faces
+    from faceswap.train.validation import validation_faces
+
+    for centering in (DEFAULT_CENTERING, LEGACY):
+        trained = load_faces(faces_d18, "A", 64, AugmentConfig(), centering=centering)
+        held = load_validation_faces(faces_d18, "A", 64, centering)
+        np.testing.assert_array_equal(held.faces, validation_faces(trained, 64).faces)
+    face, legacy = (load_validation_faces(faces_d18, "A", 64, name) for name in (DEFAULT_CENTERING, LEGACY))
+    assert face.hulls.mean() < 0.8 * legacy.hulls.mean()  # the wider square: the face covers less of it

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from faceswap.align import LEGACY
 from faceswap.augment import AugmentConfig
 from faceswap.errors import InputError, OutputError, TrainingDivergedError
 from faceswap.model_folder import load_keras_model, load_swap_model, read_state, saved_iteration
@@ -122,7 +123,7 @@ def test_the_run_leaves_a_complete_model_folder(trained, faces_d18: Path) -> Non
     assert load_swap_model(folder / "best").name == "lite"
     # Convert's loader takes it (safe mode), and the optimizer state travels in model.keras.
     swap = load_swap_model(folder)
-    stored = load_faces(faces_d18, "A", 64)
+    stored = load_faces(faces_d18, "A", 64, centering=swap.centering)
     faces = BatchSource((stored, stored), 3, 64, AugmentConfig.none()).plain(0, range(3))["face"]
     swapped, mask = swap.predict(faces, "b")
     assert swapped.shape == (3, 64, 64, 3) and mask.shape == (3, 64, 64, 1)
@@ -254,7 +255,7 @@ def test_train_holds_back_whole_frames_and_plots_their_error(
     from faceswap.train.split import frame_key, split_faces
 
     monkeypatch.setattr(validation, "MIN_FACES_TO_HOLD_BACK", 10)  # the test folders hold 40 faces
-    every_face = load_faces(faces_d18, "A", 64)
+    every_face = load_faces(faces_d18, "A", 64, centering=LEGACY)
     kept, held = validation.hold_back(every_face, every=4)
     assert held is not None and len(kept) + len(held) == len(every_face) and len(held) >= 5
     assert not {frame_key(path) for path in kept.files} & {frame_key(path) for path in held.files}

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from faceswap.align import LEGACY
 from faceswap.augment import AugmentConfig, source_extent
 from faceswap.crops import read_crop, write_crop
 from faceswap.errors import InputError
@@ -20,12 +21,12 @@ from faceswap.train.dataset import format_bytes, list_faces, load_faces
 
 @pytest.fixture(scope="module")
 def faces_a(faces_d18: Path) -> object:
-    return load_faces(faces_d18, "A", 64)
+    return load_faces(faces_d18, "A", 64, centering=LEGACY)
 
 
 @pytest.fixture(scope="module")
 def faces_b(faces_d19: Path) -> object:
-    return load_faces(faces_d19, "B", 64)
+    return load_faces(faces_d19, "B", 64, centering=LEGACY)
 
 
 def test_faces_are_stored_at_the_input_size_with_the_margin_augmentation_reaches(faces_a) -> None:
@@ -48,7 +49,7 @@ def test_faces_are_stored_at_the_input_size_with_the_margin_augmentation_reaches
 
 
 def test_no_augmentation_keeps_only_the_face_region(faces_d18: Path) -> None:
-    faces = load_faces(faces_d18, "A", 64, AugmentConfig.none())
+    faces = load_faces(faces_d18, "A", 64, AugmentConfig.none(), centering=LEGACY)
     assert faces.images.shape[1] <= 64 + 6  # the face region and an interpolation edge
 
 
@@ -68,7 +69,7 @@ def test_loading_holds_no_more_than_the_stored_faces(tmp_path: Path, faces_d18: 
     tracemalloc.start()
     try:
         with caplog.at_level(logging.INFO, logger="faceswap"):
-            faces = load_faces(folder, "A", 64, workers=2)
+            faces = load_faces(folder, "A", 64, workers=2, centering=LEGACY)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -163,7 +164,7 @@ def test_missing_empty_and_mixed_folders_are_refused(tmp_path: Path, faces_d18: 
     image, _ = read_crop(files[0])
     write_crop(mixed / "small.png", cv2.resize(image, (128, 128)))
     with pytest.raises(InputError, match=r"different sizes.*small\.png"):
-        load_faces(mixed, "A", 64)
+        load_faces(mixed, "A", 64, centering=LEGACY)
 
 
 def test_crops_without_landmarks_use_the_mean_face(tmp_path: Path, faces_d18: Path, caplog) -> None:
@@ -174,7 +175,7 @@ def test_crops_without_landmarks_use_the_mean_face(tmp_path: Path, faces_d18: Pa
         write_crop(folder / path.name, image)  # no metadata
     (folder / "broken.png").write_bytes(b"not a png")
     with caplog.at_level(logging.WARNING, logger="faceswap"):
-        faces = load_faces(folder, "B", 64)
+        faces = load_faces(folder, "B", 64, centering=LEGACY)
     assert len(faces) == 2 and faces.without_landmarks == 2
     messages = " ".join(record.getMessage() for record in caplog.records)
     assert "skipped 1 unusable" in messages and "no landmarks" in messages and "only 2 faces" in messages
@@ -185,10 +186,10 @@ def test_crops_without_landmarks_use_the_mean_face(tmp_path: Path, faces_d18: Pa
 def test_crops_too_small_for_the_model_are_warned_about(faces_d18: Path, caplog) -> None:
     # 256-px crops hold a 160-px face: enough for a 128-px model, not for a 256-px input.
     with caplog.at_level(logging.WARNING, logger="faceswap"):
-        load_faces(faces_d18, "A", 128)
+        load_faces(faces_d18, "A", 128, centering=LEGACY)
     assert "enlarged" not in caplog.text
     with caplog.at_level(logging.WARNING, logger="faceswap"):
-        load_faces(faces_d18, "A", 256)
+        load_faces(faces_d18, "A", 256, centering=LEGACY)
     assert "fills only 160 px of these 256-px crops" in caplog.text and "--size 410" in caplog.text
 
 

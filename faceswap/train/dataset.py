@@ -175,12 +175,10 @@ class _Layout:
     padding: float
     resized: int
     stored: int
-    centering: str = LEGACY
+    centering: str
 
     @classmethod
-    def of(
-        cls, size: int, padding: float, input_size: int, extent: float, centering: str = LEGACY
-    ) -> _Layout:
+    def of(cls, size: int, padding: float, input_size: int, extent: float, centering: str) -> _Layout:
         """The layout of ``size``-px crops with ``padding`` for a model of ``input_size`` and ``centering``.
 
         ``extent``: the side of the square augmentation reaches, in model-region sides.
@@ -235,7 +233,7 @@ def _read_one(
     extent: float,
     expected: _Layout | None,
     out: np.ndarray | None,
-    centering: str = LEGACY,
+    centering: str,
 ) -> _Crop | str:
     """Read one crop and, when its layout is ``expected`` (or none is), store it into ``out``.
 
@@ -271,7 +269,7 @@ def load_faces(
     input_size: int,
     augment: AugmentConfig | None = None,
     *,
-    centering: str = LEGACY,
+    centering: str,
     workers: int | None = None,
     few_faces_warning: bool = True,
 ) -> FaceSet:
@@ -292,7 +290,8 @@ def load_faces(
         is kept (:func:`faceswap.augment.source_extent`).
     centering
         The model's centering (:data:`faceswap.align.CENTERINGS`): which
-        square of each crop it sees.
+        square of each crop it sees. No default: faces cut for another
+        centering than the model's are another crop of the face.
     workers
         Threads decoding PNGs (default: the CPU count, at most 8).
     few_faces_warning

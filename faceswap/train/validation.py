@@ -73,8 +73,12 @@ class Reconstruction:
     faces: int
 
 
-def load_validation_faces(folder: Path | str, name: str, input_size: int) -> ValidationFaces:
-    """Read a folder of held-back faces at ``input_size`` px, without augmentation.
+def load_validation_faces(folder: Path | str, name: str, input_size: int, centering: str) -> ValidationFaces:
+    """Read a folder of held-back faces as a model of ``input_size`` px and ``centering`` sees them.
+
+    The centering has no default on purpose: a model shown another square of
+    the face (a tighter or wider crop) than it was trained on rebuilds it
+    badly, and its figures measure the mismatch, not the model.
 
     Raises
     ------
@@ -83,7 +87,9 @@ def load_validation_faces(folder: Path | str, name: str, input_size: int) -> Val
     """
     from faceswap.train.dataset import load_faces
 
-    faces = load_faces(folder, name, input_size, AugmentConfig.none(), few_faces_warning=False)
+    faces = load_faces(
+        folder, name, input_size, AugmentConfig.none(), centering=centering, few_faces_warning=False
+    )
     return validation_faces(faces, input_size)
 
 
