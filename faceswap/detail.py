@@ -107,10 +107,21 @@ def detail_energy(frame: np.ndarray, landmarks: np.ndarray, mask: np.ndarray | N
     if mask is None:
         mask = inner_face_mask(landmarks, size)
     crop = crop_face(frame, alignment_matrix(landmarks), size, padding=0.0)
-    luminance = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    luminance = cv2.GaussianBlur(luminance, (0, 0), SMOOTHING_SIGMA)
-    laplacian = cv2.Laplacian(luminance, cv2.CV_32F, ksize=3)
-    values = laplacian[mask]
+    return laplacian_energy(crop, mask, SMOOTHING_SIGMA)
+
+
+def laplacian_energy(image: np.ndarray, mask: np.ndarray, sigma: float) -> float:
+    """Variance over ``mask`` of the Laplacian of Gaussian (``sigma`` px; 0: none) of RGB luminance.
+
+    ``image`` is ``uint8``, or float in ``[0, 1]`` (a model's output), rounded
+    to ``uint8`` first as convert writes it. An empty mask has no detail: 0.
+    """
+    if image.dtype != np.uint8:
+        image = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    luminance = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    if sigma > 0:
+        luminance = cv2.GaussianBlur(luminance, (0, 0), sigma)
+    values = cv2.Laplacian(luminance, cv2.CV_32F, ksize=3)[mask]
     return float(values.var()) if values.size else 0.0
 
 

@@ -119,6 +119,20 @@ def swap_and_score(model: Any, swapped: Path, yardstick: Yardstick) -> tuple[dic
     return report, swapped_crops(swapped, yardstick), timings
 
 
+def swap_detail(model: Any, faces_a: Any, faces_b: Any) -> float:
+    """The detail of A's held-back faces swapped by B's decoder over B's own faces', at the model's size.
+
+    Beside the reconstructions' detail (``validation.b.detail``): a swap as
+    sharp as B rebuilt means the model paints B from A's code as well as from
+    B's, and what is missing is training; a softer swap, that it does not.
+    """
+    from faceswap.train.validation import decoded, mean_detail
+
+    return mean_detail(decoded(model, faces_a, "b"), faces_a.hulls) / max(
+        mean_detail(faces_b.faces, faces_b.hulls), 1e-6
+    )
+
+
 def evaluate(contender: Any, point: int, yardstick: Yardstick, work: Path) -> tuple[dict, np.ndarray]:
     """Validation and score of a contender's model as saved now; and its strip crops."""
     from faceswap.model_folder import load_swap_model
@@ -127,12 +141,9 @@ def evaluate(contender: Any, point: int, yardstick: Yardstick, work: Path) -> tu
     started = time.perf_counter()
     model = load_swap_model(contender.model_dir)
     loaded = time.perf_counter()
-    validation = {
-        side: asdict(
-            reconstruction(model, yardstick.validation_faces(side, model.input_size, model.centering), side)
-        )
-        for side in "ab"
-    }
+    held = {side: yardstick.validation_faces(side, model.input_size, model.centering) for side in "ab"}
+    validation: dict[str, Any] = {side: asdict(reconstruction(model, held[side], side)) for side in "ab"}
+    validation["swap_detail"] = swap_detail(model, held["a"], held["b"])
     timings = {"load": round(loaded - started, 2), "validation": round(time.perf_counter() - loaded, 2)}
     swapped = work / contender.name / f"point{point}.mp4"
     report, crops, scored = swap_and_score(model, swapped, yardstick)

@@ -27,7 +27,8 @@ def cell(value: float | None, pattern: str) -> str:
 def table(contenders: list[Any]) -> str:
     """The terminal table: one line per recipe and point."""
     header = (
-        f"{'recipe':<6} {'min':>6} {'iter':>6} {'valSSIM A/B':>11} {'valMAE A/B':>11} {'ident':>6} "
+        f"{'recipe':<6} {'min':>6} {'iter':>6} {'valSSIM A/B':>11} {'valMAE A/B':>11} {'kept A/B':>9} "
+        f"{'swap':>4} {'ident':>6} "
         f"{'+detail':>7} {'detail/ceil':>11} {'d(B)':>5} {'d(A)':>5} {'yaw/pitch/roll °':>16} "
         f"{'motion °':>14} {'expr%':>5} {'shown':>5} {'jitter':>6} {'lost':>4}"
     )
@@ -44,6 +45,9 @@ def table(contenders: list[Any]) -> str:
             lines.append(
                 f"{contender.name:<6} {row['minutes']:>6.2f} {row['iteration']:>6} "
                 f"{v['a']['ssim']:>5.3f}/{v['b']['ssim']:<5.3f} {v['a']['mae']:>5.3f}/{v['b']['mae']:<5.3f} "
+                # detail kept by the reconstructions and by the swap (not in older reports)
+                f"{cell(v['a'].get('detail'), '{:.2f}'):>4}/{cell(v['b'].get('detail'), '{:.2f}'):<4} "
+                f"{cell(v.get('swap_detail'), '{:.2f}'):>4} "
                 f"{percent(s['identity_transfer']):>6} {percent(s['identity_transfer_with_detail']):>7} "
                 f"{cell(s['detail'], '{:.2f}'):>5}/{cell(s['detail_ceiling'], '{:.2f}'):<5} "
                 f"{cell(s['target_distance'], '{:.2f}'):>5} {cell(s['source_distance'], '{:.2f}'):>5} "

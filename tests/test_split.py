@@ -158,8 +158,10 @@ def test_validation_figures_rank_a_blurred_reconstruction_below_a_perfect_one(fa
     assert 0.5 < faces.hulls.mean() < 0.99 and not faces.hulls[:, 0, 0].any()  # the face, not its corners
     perfect = reconstruction(FixedModel(0), faces, "a")
     assert perfect.mae == pytest.approx(0, abs=1e-6) and perfect.ssim == pytest.approx(1, abs=1e-4)
+    assert perfect.detail == pytest.approx(1, abs=1e-3)  # a float copy keeps every bit of detail
     blurred = [reconstruction(FixedModel(sigma), faces, "b") for sigma in (1, 3)]
     assert 0 < blurred[0].mae < blurred[1].mae and 1 > blurred[0].ssim > blurred[1].ssim
+    assert 0.6 > blurred[0].detail > blurred[1].detail > 0  # a blur of 1 px already halves it
     assert blurred[0].faces == 40
 
 
