@@ -57,6 +57,10 @@ log = logging.getLogger(__name__)
 #: An identity (--target, --source) is the mean embedding of at most this many of its faces, evenly
 #: spread: embedding costs about 0.1 s a face on a CPU, and a folder of extracted faces holds thousands.
 MAX_IDENTITY_FACES = 64
+#: Detail above this multiple of the ceiling is flagged in the text report: a model of that size
+#: cannot paint it, so it was added after the model (convert's ``--sharpen`` at 2 reads 2.2 times
+#: the ceiling on d18 -> d19, with the 64-px model's pixel grid showing; 0.5 to 1 reads 0.8 to 1.2).
+OVER_CEILING = 1.25
 #: Model input size assumed for the detail ceiling when neither a model nor a size is given.
 DEFAULT_MODEL_SIZE = 64
 
@@ -428,7 +432,13 @@ def format_report(report: ScoreResult) -> str:
             + f"  of the original's inner face (ceiling at {report.model_size} px: "
             + show(report.detail_ceiling, "{:.2f}")
             + f"; {show(None if detail_of_ceiling is None else 100 * detail_of_ceiling, '{:.0f} %')} of it)"
-            + f"; {percent(report.detailed_frames)} of frames detailed",
+            + f"; {percent(report.detailed_frames)} of frames detailed"
+            + (
+                f"; above the ceiling: more than a {report.model_size}-px model paints (sharpened, noise, "
+                "or not the model's face)"
+                if detail_of_ceiling is not None and detail_of_ceiling > OVER_CEILING
+                else ""
+            ),
         ),
         ("expression kept", show(report.expression_error, "{:.2f} %") + " of inter-ocular distance"),
         (

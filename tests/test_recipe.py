@@ -12,6 +12,7 @@ import logging
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -21,10 +22,15 @@ from faceswap.model_folder import MODEL_FILE, load_keras_model
 from faceswap.runtime import tf
 from faceswap.train import Hardware, TrainConfig, TrainingSession
 from faceswap.train.config import LOSSES
-from faceswap.train.loss import face_loss, ms_ssim_scales
+from faceswap.train.loss import (
+    face_loss,
+    laplacian_bands,
+    ms_ssim_scales,
+    weighted_detail_contrast,
+)
 from faceswap.train.schedule import FINAL_FRACTION, learning_rate_at
 from faceswap.train.smoothing import DECAY, BiasCorrectedEMA, ema_curve
-from faceswap.train.step import make_optimizer
+from faceswap.train.step import SwapTrainer, make_optimizer
 from tests.test_convert import short_clip  # noqa: F401 - a fixture
 
 QUIET = Hardware(progress=False)
@@ -134,6 +140,69 @@ def test_mae_plus_dssim_is_the_mean_of_the_two() -> None:
 
 def test_ms_ssim_uses_as_many_scales_as_the_size_allows() -> None:
     assert (ms_ssim_scales(64), ms_ssim_scales(128), ms_ssim_scales(256)) == (3, 4, 5)
+
+
+def _astronaut_face(size: int = 64) -> np.ndarray:
+    from skimage import data
+
+    return cv2.resize(data.astronaut()[:256, 128:384], (size, size), interpolation=cv2.INTER_AREA) / 255.0
+
+
+@pytest.mark.parametrize(("size", "levels"), [(64, 3), (128, 4)])
+def test_laplacian_bands_are_band_pass_levels_down_to_8_px(size: int, levels: int) -> None:
+    face = tf.constant(_astronaut_face(size)[None], tf.float32)
+    bands = laplacian_bands(face)
+    assert [int(band.shape[1]) for band in bands] == [size // 2**level for level in range(levels)]
+    flat = tf.fill((1, size, size, 3), 0.4)
+    assert all(float(tf.reduce_max(tf.abs(band))) < 1e-6 for band in laplacian_bands(flat))  # no edges
+
+
+def test_the_detail_contrast_prefers_misplaced_detail_to_none_where_the_other_losses_prefer_a_blur() -> None:
+    face = _astronaut_face()
+    target = tf.constant(face[None], tf.float32)
+    blurred = tf.constant(cv2.GaussianBlur(face, (0, 0), 1.0)[None], tf.float32)
+    shifted = tf.constant(np.roll(face, 1, axis=1)[None], tf.float32)  # every edge one pixel off
+    weight = tf.ones((1, 64, 64, 1))
+    assert float(weighted_detail_contrast(target, target, weight)) == pytest.approx(0.0, abs=1e-5)
+    mae_dssim = face_loss("mae+dssim")
+    assert float(mae_dssim(target, shifted, weight)) > float(mae_dssim(target, blurred, weight))
+    assert float(weighted_detail_contrast(target, shifted, weight)) < 0.5 * float(
+        weighted_detail_contrast(target, blurred, weight)
+    )
+    flat = tf.fill((1, 64, 64, 3), 0.5)
+    assert float(weighted_detail_contrast(target, flat, weight)) > float(
+        weighted_detail_contrast(target, blurred, weight)
+    )
+    # Only the weighted pixels count: a blur under a zero weight costs nothing.
+    half = tf.concat([tf.ones((1, 32, 64, 1)), tf.zeros((1, 32, 64, 1))], axis=1)
+    damaged = tf.concat([target[:, :32], blurred[:, 32:]], axis=1)
+    assert float(weighted_detail_contrast(target, damaged, half)) < 0.2 * float(
+        weighted_detail_contrast(target, blurred, weight)
+    )
+    # No NaN from the square root where the output has no variance at all.
+    with tf.GradientTape() as tape:
+        tape.watch(flat)
+        value = weighted_detail_contrast(target, flat, weight)
+    assert np.isfinite(np.asarray(tape.gradient(value, flat))).all()
+
+
+def test_the_detail_weight_adds_the_detail_loss_to_the_total_but_not_to_the_logged_face_loss() -> None:
+    rng = np.random.default_rng(3)
+    batch = {
+        f"{kind}_{side}": tf.constant(rng.integers(0, 256, (2, 64, 64, channels)), tf.uint8)
+        for side in "ab"
+        for kind, channels in (("warped", 3), ("target", 3), ("mask", 2))
+    }
+    outputs = [tf.constant(rng.random((2, 64, 64, channels)), tf.float32) for channels in (3, 1) * 2]
+    totals, logs = {}, {}
+    for detail in (0.0, 2.0):
+        trainer = SwapTrainer(None, TrainConfig(detail_weight=detail))
+        total, logs[detail] = trainer.compute_losses(batch, outputs)
+        totals[detail] = float(total)
+    assert float(logs[2.0]["loss_a"]) == pytest.approx(float(logs[0.0]["loss_a"]))
+    assert totals[2.0] > totals[0.0]
+    with pytest.raises(InputError, match="detail-weight"):
+        TrainConfig(detail_weight=-1.0)
 
 
 # -- the residual model --------------------------------------------------------------------------

@@ -142,6 +142,11 @@ def test_a_blurred_swap_is_recognised_but_does_not_count_with_detail(swap_pair) 
     assert blurred.identity_transfer_with_detail == 0.0 and blurred.detailed_frames == 0.0
     assert blurred.detail < 0.8 * blurred.detail_ceiling < sharp.detail
     assert blurred.model_size == 64 and blurred.detail_ceiling == pytest.approx(sharp.detail_ceiling)
+    # The full-resolution "swap" shows more than a 64-px model paints: the report says so.
+    from faceswap.score import OVER_CEILING, format_report
+
+    assert sharp.detail > OVER_CEILING * sharp.detail_ceiling and "above the ceiling" in format_report(sharp)
+    assert "above the ceiling" not in format_report(blurred)
     # Identities made once (as a benchmark scoring many swaps does) give the same report.
     from faceswap.identity import FaceEmbedder
     from faceswap.score import identity_of

@@ -57,6 +57,10 @@ class TrainConfig:
         Face loss, one of :data:`LOSSES` (see :mod:`faceswap.train.loss`).
     mask_weight
         Weight of the mask loss against the face loss.
+    detail_weight
+        Weight of the detail loss (:func:`faceswap.train.loss.weighted_detail_contrast`)
+        added to the face loss (0: off). Not part of ``loss_a``/``loss_b``, so
+        ``target_loss`` means the same with it or without.
     background_weight
         Loss weight of pixels outside the face hull (inside: 1).
     eye_mouth_weight
@@ -109,6 +113,7 @@ class TrainConfig:
     clip_norm: float = 0.0
     loss: str = "mae+dssim"
     mask_weight: float = 0.1
+    detail_weight: float = 0.0
     background_weight: float = 0.2
     eye_mouth_weight: float = 2.0
     target_loss: float = 0.02
@@ -173,7 +178,7 @@ class TrainConfig:
         for name in ("beta_1", "beta_2"):
             if not 0 <= getattr(self, name) < 1:
                 raise InputError(f"{name.replace('_', '-')} must be in [0, 1), not {getattr(self, name)!r}")
-        for name in ("mask_weight", "eye_mouth_weight", "target_loss", "clip_norm"):
+        for name in ("mask_weight", "detail_weight", "eye_mouth_weight", "target_loss", "clip_norm"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise InputError(f"{name.replace('_', '-')} must be a number >= 0, not {value!r}")

@@ -26,7 +26,7 @@ from typing import Any
 from faceswap.model import SIDES
 from faceswap.runtime import BACKEND, keras
 from faceswap.train.config import TrainConfig
-from faceswap.train.loss import face_loss, mask_loss, pixel_weights
+from faceswap.train.loss import face_loss, mask_loss, pixel_weights, weighted_detail_contrast
 
 ops = keras.ops
 #: What each step logs (per side): the face loss (what ``--target-loss`` compares with) and the mask loss.
@@ -120,6 +120,7 @@ class SwapTrainer(keras.Model):
         self.network = network
         self.face_loss = face_loss(config.loss)
         self.mask_weight = float(config.mask_weight)
+        self.detail_weight = float(config.detail_weight)
         self.background_weight = float(config.background_weight)
         self.eye_mouth_weight = float(config.eye_mouth_weight)
         self.step_logs = [LastValue(name) for name in STEP_LOGS]
@@ -168,9 +169,12 @@ class SwapTrainer(keras.Model):
             target = _unit_float(data[f"target_{side}"])
             masks = _unit_float(data[f"mask_{side}"])
             weight = pixel_weights(masks, self.background_weight, self.eye_mouth_weight)
-            face_value = self.face_loss(target, ops.cast(face, "float32"), weight)
+            face = ops.cast(face, "float32")
+            face_value = self.face_loss(target, face, weight)
             mask_value = mask_loss(masks[..., :1], ops.cast(mask, "float32"))
             total += face_value + self.mask_weight * mask_value
+            if self.detail_weight:
+                total += self.detail_weight * weighted_detail_contrast(target, face, weight)
             logs[f"loss_{side}"] = face_value
             logs[f"mask_{side}"] = mask_value
         return total, logs
