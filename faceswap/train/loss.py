@@ -192,7 +192,7 @@ def _pooled_to(weight, size: int):
 #: local variance on a 64-px face is about 2e-4 (finest level) to 6e-4, under SSIM's 9e-4.
 _DETAIL_C = 0.005**2
 #: Floor under a local variance before its square root (a standard deviation of at least 0.001),
-#: so that a flat output (early in training) gets a large but finite gradient.
+#: so that the root's gradient stays finite where a band has no variance (a flat output).
 _VARIANCE_FLOOR = 1e-6
 
 
