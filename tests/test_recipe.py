@@ -142,23 +142,26 @@ def test_ms_ssim_uses_as_many_scales_as_the_size_allows() -> None:
     assert (ms_ssim_scales(64), ms_ssim_scales(128), ms_ssim_scales(256)) == (3, 4, 5)
 
 
-def _astronaut_face(size: int = 64) -> np.ndarray:
-    from skimage import data
-
-    return cv2.resize(data.astronaut()[:256, 128:384], (size, size), interpolation=cv2.INTER_AREA) / 255.0
+def _astronaut_face(astronaut: np.ndarray, size: int = 64) -> np.ndarray:
+    """The astronaut's face (the conftest fixture's image), ``size`` px, in [0, 1]."""
+    return cv2.resize(astronaut[:256, 128:384], (size, size), interpolation=cv2.INTER_AREA) / 255.0
 
 
 @pytest.mark.parametrize(("size", "levels"), [(64, 3), (128, 4)])
-def test_laplacian_bands_are_band_pass_levels_down_to_8_px(size: int, levels: int) -> None:
-    face = tf.constant(_astronaut_face(size)[None], tf.float32)
+def test_laplacian_bands_are_band_pass_levels_down_to_8_px(
+    astronaut: np.ndarray, size: int, levels: int
+) -> None:
+    face = tf.constant(_astronaut_face(astronaut, size)[None], tf.float32)
     bands = laplacian_bands(face)
     assert [int(band.shape[1]) for band in bands] == [size // 2**level for level in range(levels)]
     flat = tf.fill((1, size, size, 3), 0.4)
     assert all(float(tf.reduce_max(tf.abs(band))) < 1e-6 for band in laplacian_bands(flat))  # no edges
 
 
-def test_the_detail_contrast_prefers_misplaced_detail_to_none_where_the_other_losses_prefer_a_blur() -> None:
-    face = _astronaut_face()
+def test_the_detail_contrast_prefers_misplaced_detail_to_none_where_the_other_losses_prefer_a_blur(
+    astronaut: np.ndarray,
+) -> None:
+    face = _astronaut_face(astronaut)
     target = tf.constant(face[None], tf.float32)
     blurred = tf.constant(cv2.GaussianBlur(face, (0, 0), 1.0)[None], tf.float32)
     shifted = tf.constant(np.roll(face, 1, axis=1)[None], tf.float32)  # every edge one pixel off

@@ -82,12 +82,17 @@ def ssim_map(target, prediction):
     return luminance * structure
 
 
+def _window_mean(x, kernel):
+    """Per-channel mean of ``x`` over the window ``kernel`` (:func:`_gaussian_kernel`), valid positions."""
+    return ops.depthwise_conv(x, kernel, strides=1, padding="valid")
+
+
 def _ssim_terms(target, prediction):
     """SSIM's luminance term and its contrast-structure term, per pixel and channel (valid positions)."""
     kernel = _gaussian_kernel(target.shape[-1])
 
     def blur(x):
-        return ops.depthwise_conv(x, kernel, strides=1, padding="valid")
+        return _window_mean(x, kernel)
 
     mean_t, mean_p = blur(target), blur(prediction)
     var_t = blur(target * target) - mean_t * mean_t
@@ -209,12 +214,9 @@ def weighted_detail_contrast(target, prediction, weight):
     """
     kernel = _gaussian_kernel(target.shape[-1])
 
-    def blur(x):
-        return ops.depthwise_conv(x, kernel, strides=1, padding="valid")
-
     def deviation(band):
-        mean = blur(band)
-        return ops.sqrt(ops.maximum(blur(band * band) - mean * mean, 0.0) + _VARIANCE_FLOOR)
+        mean = _window_mean(band, kernel)
+        return ops.sqrt(ops.maximum(_window_mean(band * band, kernel) - mean * mean, 0.0) + _VARIANCE_FLOOR)
 
     levels = []
     for band_t, band_p in zip(laplacian_bands(target), laplacian_bands(prediction), strict=True):
