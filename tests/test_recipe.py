@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import shutil
 from pathlib import Path
 
 import cv2
@@ -407,6 +408,24 @@ def test_pretrain_alone_takes_one_folder_for_both_sides(tmp_path: Path, faces_d1
     session.run(iterations=1)
     resumed = TrainingSession.resume(tmp_path / "pre", hardware=QUIET)
     assert resumed.config.pretrain and resumed.state.iteration == 1
+
+
+def test_pretrain_reads_a_folder_of_faces_folders_once_for_both_sides(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path
+) -> None:
+    # What extract makes of a folder of two videos: one faces folder each, nothing at the top.
+    many = tmp_path / "many_faces"
+    for source in (faces_d18, faces_d19):
+        shutil.copytree(source, many / f"{source.name}_faces")
+    with pytest.raises(InputError, match=r"only in its subfolders \(faces_d18.*_faces, faces_d19"):
+        TrainingSession.start(tmp_path / "pair", many, faces_d19, tiny(), QUIET)
+    session = TrainingSession.start(tmp_path / "pre", many, many, tiny(pretrain=True), QUIET)
+    side_a, side_b = session.faces
+    assert len(side_a.files) == len(list(faces_d18.glob("*.png"))) + len(list(faces_d19.glob("*.png")))
+    assert side_b.images is side_a.images and side_b.name == "B"  # read once, not twice
+    session.run(iterations=1)
+    resumed = TrainingSession.resume(tmp_path / "pre", hardware=QUIET)
+    assert resumed.state.iteration == 1
 
 
 def test_a_model_stored_before_validation_existed_keeps_training_on_every_face() -> None:

@@ -149,6 +149,25 @@ def test_the_tf_data_pipeline_yields_the_source_batches(faces_a, faces_b) -> Non
             np.testing.assert_array_equal(element[key].numpy(), expected[key])
 
 
+def test_warp_to_landmarks_pairs_a_face_with_another_source_or_at_least_another_frame(
+    tmp_path: Path, faces_a, faces_d18: Path, faces_d19: Path
+) -> None:
+    # Pre-training: one set of many people for both sides (here two videos, one person each).
+    for source in (faces_d18, faces_d19):
+        shutil.copytree(source, tmp_path / "many" / source.name)
+    many = load_faces(tmp_path / "many", "A", 64, centering=LEGACY, whole_tree=True)
+    assert len(many) == 80
+    sources = np.array([key[0] for key in many.frames])
+    assert len(set(sources)) == 2
+    partners = nearest_faces(many, many, count=5)
+    assert (sources[partners] != sources[:, None]).all()  # the other video's faces, never its own
+    # One source only: the nearest faces of other frames, never the face itself.
+    alone = nearest_faces(faces_a, faces_a, count=5)
+    frames = np.array([key[1] for key in faces_a.frames])
+    assert (frames[alone] != frames[:, None]).all()
+    assert (alone != np.arange(len(faces_a))[:, None]).all()
+
+
 def test_missing_empty_and_mixed_folders_are_refused(tmp_path: Path, faces_d18: Path) -> None:
     with pytest.raises(InputError, match="no such folder"):
         list_faces(tmp_path / "missing", "A")

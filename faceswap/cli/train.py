@@ -286,7 +286,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         type=Path,
         metavar="FACES",
         help="pre-train on one folder of many people's faces (both decoders on the same faces), "
-        "to be used with --init-from by later pairs; replaces FACES_A and FACES_B",
+        "to be used with --init-from by later pairs; replaces FACES_A and FACES_B. Its subfolders "
+        "count too: 'faceswap extract' of a folder of videos makes one per video",
     )
     augment = parser.add_argument_group("augmentation (stored with the model)")
     augment.add_argument(

@@ -126,19 +126,41 @@ def _shapes(faces: FaceSet) -> np.ndarray:
     return ((faces.landmarks - start) / (stop - start)).reshape(len(faces), -1).astype(np.float32)
 
 
+def _key_ids(faces: FaceSet, others: FaceSet, part: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Integer ids of a part of each face's frame key (one numbering for both sets)."""
+    numbering: dict[object, int] = {}
+    return tuple(
+        np.array([numbering.setdefault(key[part], len(numbering)) for key in side.frames], np.int64)
+        for side in (faces, others)
+    )
+
+
 def nearest_faces(faces: FaceSet, others: FaceSet, count: int = PARTNERS, chunk: int = 512) -> np.ndarray:
     """``(len(faces), k)`` indices of the faces of ``others`` whose landmarks lie closest to each face's.
 
     ``k`` is ``count`` or all of ``others`` if fewer. Distances are between
     aligned landmarks in face-region units; computed a chunk of rows at a time
     so that thousands of faces a side stay small in memory.
+
+    A partner never comes from the face's own source (video or photo) where
+    ``others`` holds ``k`` faces of other sources, and never from its own
+    frame: pre-training gives both sides one set of many people, where the
+    nearest faces would be the face itself and its neighbouring frames, a warp
+    that bends nothing. The two sides of a pair come from different videos,
+    so there this changes nothing.
     """
     own, theirs = _shapes(faces), _shapes(others)
     k = min(count, len(theirs))
+    own_source, their_source = _key_ids(faces, others, slice(0, 1))
+    own_frame, their_frame = _key_ids(faces, others, slice(0, 3))
     rows = []
     for start in range(0, len(own), chunk):
-        block = own[start : start + chunk]
-        distances = (block**2).sum(1)[:, None] - 2 * block @ theirs.T + (theirs**2).sum(1)[None]
+        block = slice(start, start + chunk)
+        distances = (own[block] ** 2).sum(1)[:, None] - 2 * own[block] @ theirs.T + (theirs**2).sum(1)[None]
+        allowed = own_source[block, None] != their_source[None]
+        few = allowed.sum(1) < k  # one source (or nearly): only the face's own frame is left out
+        allowed[few] = own_frame[block][few, None] != their_frame[None]
+        distances[~allowed] = np.inf
         rows.append(np.argpartition(distances, k - 1, axis=1)[:, :k])
     return np.concatenate(rows).astype(np.int64)
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from faceswap.align import CENTERINGS, CROP_PADDING, LEGACY, MEAN_FACE, face_region
 from faceswap.augment import AugmentConfig, source_extent
-from faceswap.crops import read_crop
+from faceswap.crops import list_crop_files, read_crop
 from faceswap.errors import InputError
 from faceswap.file_types import IMAGE_SUFFIXES
 from faceswap.landmarks import INNER
@@ -114,25 +114,48 @@ class FaceSet:
         )
 
 
-def list_faces(folder: Path | str, name: str) -> list[Path]:
-    """Face image files in ``folder`` (not recursive, hidden files skipped), sorted.
+def list_faces(folder: Path | str, name: str, *, whole_tree: bool = False) -> list[Path]:
+    """Face image files in ``folder`` (hidden files skipped), sorted.
+
+    Parameters
+    ----------
+    folder
+        A folder of aligned faces.
+    name
+        ``"A"`` or ``"B"`` (for messages).
+    whole_tree
+        Also the faces in its subfolders (:func:`faceswap.crops.list_crop_files`), as pre-training
+        on many people wants: ``faceswap extract`` makes one subfolder per video of a folder of
+        videos. A side of a pair takes only the folder's own files: subfolders there may be
+        ``faceswap sort``'s groups of different people.
 
     Raises
     ------
     InputError
-        When the folder is missing, is a file, or holds no face images.
+        When the folder is missing, is a file, or holds no face images (with the subfolders that
+        do, when some do).
     """
     folder = Path(folder)
     if not folder.exists():
         raise InputError(f"faces {name}: no such folder {folder}")
     if not folder.is_dir():
         raise InputError(f"faces {name}: {folder} is a file, expected a folder of aligned faces")
-    files = sorted(
-        path
-        for path in folder.iterdir()
-        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
-    )
+    if whole_tree:
+        files = list_crop_files(folder)
+    else:
+        files = sorted(
+            path
+            for path in folder.iterdir()
+            if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+        )
     if not files:
+        nested = sorted({path.parent.relative_to(folder).parts[0] for path in list_crop_files(folder)})
+        if nested:
+            shown = ", ".join(nested[:3]) + (", ..." if len(nested) > 3 else "")
+            raise InputError(
+                f"faces {name}: {folder} holds no face images itself, only in its subfolders ({shown}): "
+                "give the subfolder of the one person to train on"
+            )
         raise InputError(
             f"faces {name}: {folder} holds no face images (.png/.jpg); run faceswap extract to make them"
         )
@@ -272,6 +295,7 @@ def load_faces(
     centering: str,
     workers: int | None = None,
     few_faces_warning: bool = True,
+    whole_tree: bool = False,
 ) -> FaceSet:
     """Read, check and store one side's faces.
 
@@ -297,6 +321,8 @@ def load_faces(
     few_faces_warning
         Warn when the folder holds fewer than :data:`FEW_FACES` faces (training
         faces); off for held-back validation faces.
+    whole_tree
+        Read the faces of the subfolders too (pre-training; see :func:`list_faces`).
 
     Raises
     ------
@@ -307,7 +333,7 @@ def load_faces(
     """
     if centering not in CENTERINGS:
         raise InputError(f"unknown centering {centering!r} (choose from {', '.join(CENTERINGS)})")
-    files = list_faces(folder, name)
+    files = list_faces(folder, name, whole_tree=whole_tree)
     extent = source_extent(augment or AugmentConfig())
     results: list[_Crop | str] = []
     for path in files:  # the first usable crop sets the folder's layout
@@ -409,9 +435,9 @@ def _check_uniform(crops: list[_Crop], name: str, folder: Path) -> None:
     if len(layouts) == 1:
         return
     rarest = layouts.most_common()[-1][0]
-    odd = next(crop.path for crop in crops if crop.layout == rarest)
+    odd = next(crop.path for crop in crops if crop.layout == rarest).relative_to(folder)
     sizes = ", ".join(f"{count} of {layout.size} px" for layout, count in layouts.most_common())
     raise InputError(
-        f"faces {name}: {folder} mixes faces of different sizes or layouts ({sizes}; e.g. {odd.name}); "
+        f"faces {name}: {folder} mixes faces of different sizes or layouts ({sizes}; e.g. {odd}); "
         "use faces from one extraction (same --size), or move the odd ones out"
     )

@@ -75,6 +75,29 @@ def _warn_of_coverage(faces: tuple[FaceSet, FaceSet], *, mirrored: bool) -> None
         log.warning("%s", line)
 
 
+def _check_sides(faces_a: Path | str, faces_b: Path | str, config: TrainConfig) -> None:
+    """Refuse missing or empty faces folders, and one folder for both sides of a pair (not pre-training).
+
+    Pre-training reads the whole tree of its one folder (many people, e.g. one subfolder a video).
+    """
+    list_faces(faces_a, "A", whole_tree=config.pretrain)
+    list_faces(faces_b, "B", whole_tree=config.pretrain)
+    if not config.pretrain:
+        check_two_sides(faces_a, faces_b)
+
+
+def _load_sides(
+    faces_a: Path | str, faces_b: Path | str, input_size: int, config: TrainConfig
+) -> tuple[FaceSet, FaceSet]:
+    """Both sides' faces in memory; pre-training reads its one folder once, for both sides."""
+    side_a = load_faces(
+        faces_a, "A", input_size, config.augment, centering=config.centering, whole_tree=config.pretrain
+    )
+    if config.pretrain:
+        return side_a, replace(side_a, name="B")  # the same faces (arrays shared, not copied)
+    return side_a, load_faces(faces_b, "B", input_size, config.augment, centering=config.centering)
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """How a run ended.
@@ -201,17 +224,11 @@ class TrainingSession:
                 f"{model_dir} already holds a model; pass --resume to go on training it, "
                 "or choose another --model-dir"
             )
-        list_faces(faces_a, "A")
-        list_faces(faces_b, "B")
-        if not config.pretrain:
-            check_two_sides(faces_a, faces_b)
+        _check_sides(faces_a, faces_b, config)
         if config.seed is None:
             config = replace(config, seed=secrets.randbelow(2**31))
         input_size = config.check_model()
-        faces = (
-            load_faces(faces_a, "A", input_size, config.augment, centering=config.centering),
-            load_faces(faces_b, "B", input_size, config.augment, centering=config.centering),
-        )
+        faces = _load_sides(faces_a, faces_b, input_size, config)
         if model_choice is not None:
             log.info("%s", model_choice)
         if devices.chief:
@@ -266,17 +283,11 @@ class TrainingSession:
         if not faces_a or not faces_b:
             raise InputError(f"{model_dir}: its state does not say which faces it was trained on; name them")
         guard_outputs([faces_a, faces_b], [model_dir])
-        list_faces(faces_a, "A")
-        list_faces(faces_b, "B")
-        if not config.pretrain:
-            check_two_sides(faces_a, faces_b)
+        _check_sides(faces_a, faces_b, config)
         from faceswap.train.checkpoint import load_checkpoint
 
         saved = load_checkpoint(model_dir, state)
-        faces = (
-            load_faces(faces_a, "A", state.input_size, config.augment, centering=config.centering),
-            load_faces(faces_b, "B", state.input_size, config.augment, centering=config.centering),
-        )
+        faces = _load_sides(faces_a, faces_b, state.input_size, config)
         if devices.chief:  # the chief's: on shared storage they may be in use
             remove_stale_temporaries(model_dir)
         stored, state.config = state.config, _stored(config, faces)
