@@ -14,8 +14,10 @@ bit-identical):
 2. the swapped face's colours are matched to the original's within that mask
    (:func:`faceswap.color.match_color`), on the model's face square, to which
    the original and the mask are resampled (:func:`match_face_color`: the
-   cost does not grow with the face's size in the frame); the face is then
-   warped onto the frame;
+   cost does not grow with the face's size in the frame), and then, near the
+   mask's edge, to the original's local colour (:func:`faceswap.color.match_edge`,
+   ``--edge-color``, not with ``--seamless``: no step of colour where the
+   blend fades); the face is then warped onto the frame;
 3. optionally sharpened (an unsharp mask as wide as the model's upscaling,
    ``--sharpen``);
 4. optionally Poisson-blended into the frame (``--seamless``,
@@ -39,7 +41,7 @@ import cv2
 import numpy as np
 
 from faceswap.align import LEGACY, crop_matrix, invert, model_padding, transform_points, warp_to_frame
-from faceswap.color import DEFAULT_COLOR, ColorMethod, match_color
+from faceswap.color import DEFAULT_COLOR, ColorMethod, match_color, match_edge
 from faceswap.mask import DEFAULT_BLUR, DEFAULT_ERODE, MaskKind, build_mask
 from faceswap.raster import fill_convex
 
@@ -60,6 +62,7 @@ class BlendOptions:
     color: ColorMethod = DEFAULT_COLOR
     seamless: bool = False
     sharpen: float = 0.0
+    edge_color: bool = True
 
 
 @dataclass(frozen=True)
@@ -225,21 +228,25 @@ def _to_face_space(image: np.ndarray, mask: FaceMask, side: int) -> np.ndarray:
 
 
 def match_face_color(
-    face: np.ndarray, original: np.ndarray, mask: FaceMask, method: ColorMethod
+    face: np.ndarray, original: np.ndarray, mask: FaceMask, method: ColorMethod, *, edge: bool = False
 ) -> np.ndarray:
     """Colour-match the decoder's ``face`` to the ``original`` region's pixels under ``mask``.
 
-    Done on the model's face square (``s`` x ``s``), where the original and
-    the mask are resampled to: the same statistics as on the frame (the
-    alignment is a similarity, so every face pixel stands for the same area),
-    at a cost that does not grow with the face's size in the frame.
+    ``method`` matches the whole face's statistics; ``edge`` then gives the
+    band along the mask's edge the original's local colour
+    (:func:`faceswap.color.match_edge`). Done on the model's face square
+    (``s`` x ``s``), where the original and the mask are resampled to: the
+    same statistics as on the frame (the alignment is a similarity, so every
+    face pixel stands for the same area), at a cost that does not grow with
+    the face's size in the frame.
     """
-    if method == "none":
+    if method == "none" and not edge:
         return face
     side = face.shape[0]
     target = _to_face_space(original, mask, side).astype(np.float32) / 255.0
     weights = _to_face_space(mask.alpha, mask, side)
-    return match_color(face, target, weights, method)
+    matched = match_color(face, target, weights, method)
+    return match_edge(matched, target, weights) if edge else matched
 
 
 def paste_face(frame: np.ndarray, swapped: SwappedFace, options: BlendOptions) -> None:
@@ -251,7 +258,13 @@ def paste_face(frame: np.ndarray, swapped: SwappedFace, options: BlendOptions) -
     left, top, right, bottom = mask.region
     alpha = mask.alpha
     original = frame[top:bottom, left:right]
-    face = match_face_color(np.asarray(swapped.face, np.float32), original, mask, options.color)
+    face = match_face_color(
+        np.asarray(swapped.face, np.float32),
+        original,
+        mask,
+        options.color,
+        edge=options.edge_color and not options.seamless,  # Poisson matches the edge itself
+    )
     face = warp_to_frame(face, mask.matrix, mask.size, mask.padding)
     model_pixel = face_size(swapped.matrix) / (1.0 - 2.0 * mask.padding) / swapped.face.shape[0]
     face = sharpen(face, options.sharpen, model_pixel)

@@ -1,6 +1,6 @@
 """``faceswap score``: a reproducible quality report for a face swap.
 
-Compares an original clip with its swapped version, frame by frame, on seven
+Compares an original clip with its swapped version, frame by frame, on eight
 measures (see README, "Scoring a swap"):
 
 1. **identity transfer**: distance of the swapped face's dlib ResNet embedding
@@ -23,7 +23,10 @@ measures (see README, "Scoring a swap"):
 5. **steadiness**: high-frequency landmark motion (second differences) of the
    swapped face relative to the original's; 1.0 adds no jitter;
 6. **background kept**: PSNR outside the face region;
-7. **lost faces**: frames where the original has a face and the swap has none.
+7. **seam**: the colour difference (ΔE) to the original just inside where the
+   blend ends (:mod:`faceswap.seam`): a pasted face whose shading steps there
+   looks stuck on;
+8. **lost faces**: frames where the original has a face and the swap has none.
 
 The measures themselves are in :mod:`faceswap.score_measures`. Faces are
 found with the same detector and landmark predictor as extract
@@ -51,6 +54,7 @@ from faceswap.media.reader import Frame, list_images, open_source
 from faceswap.pose import head_pose
 from faceswap.progress import progress_bar
 from faceswap.score_measures import expression_difference, face_region_mask, jitter, pose_drift, psnr
+from faceswap.seam import seam_difference
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +97,8 @@ class FrameScore:
     #: Whether the target's faces show this face's pose and expression (None: no crops to tell).
     covered: bool | None = None
     background_psnr: float | None = None
+    #: Colour difference (ΔE) to the original just inside where the blend ends.
+    seam: float | None = None
 
 
 @dataclass
@@ -124,6 +130,7 @@ class ScoreResult:
     jitter_original: float | None
     jitter_swapped: float | None
     background_psnr: float | None
+    seam: float | None = None
     per_frame: list[FrameScore] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
@@ -282,6 +289,8 @@ def score(
         row.background_psnr = round(
             psnr(first.image, second.image, ~face_region_mask(mine, first.image.shape)), 3
         )
+        seam = seam_difference(first.image, second.image, mine, centering)
+        row.seam = None if seam is None else round(seam, 3)
         detail = face_detail(first.image, second.image, mine, model_size, centering)
         if detail.ratio is not None and detail.ceiling_ratio is not None:
             row.detail, row.detail_ceiling = round(detail.ratio, 4), round(detail.ceiling_ratio, 4)
@@ -371,6 +380,7 @@ def _summarise(
         jitter_original=jitter_original,
         jitter_swapped=jitter_swapped,
         background_psnr=_mean([r.background_psnr for r in both]),
+        seam=_mean([r.seam for r in both]),
         per_frame=rows,
     )
 
@@ -449,6 +459,11 @@ def format_report(report: ScoreResult) -> str:
         ),
         ("steadiness", show(report.steadiness, "{:.2f}") + "  (1.00 = no added jitter; lower is steadier)"),
         ("background kept", show(report.background_psnr, "{:.1f} dB") + " PSNR outside the face"),
+        (
+            "seam",
+            show(report.seam, "{:.2f}")
+            + " ΔE to the original just inside where the blend ends (0 = no step; about 2 is noticed)",
+        ),
     ]
     width = max(len(name) for name, _ in lines)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -94,7 +96,7 @@ def test_seamless_clone_stays_in_place_and_adapts_the_colour() -> None:
     image, align = frame(), matrix()
     face = crop_face(image, align, 64, padding=0.0).astype(np.float32) / 255.0
     face = np.clip(face * 0.6, 0, 1)  # darker than the frame
-    plain = paste_faces(image, [swapped(align, face)], BlendOptions(color="none"))
+    plain = paste_faces(image, [swapped(align, face)], BlendOptions(color="none", edge_color=False))
     seamless = paste_faces(image, [swapped(align, face)], BlendOptions(color="none", seamless=True))
     left, top, right, bottom = paste_region(align, (WIDTH, HEIGHT))
     outside = np.ones((HEIGHT, WIDTH), bool)
@@ -104,6 +106,32 @@ def test_seamless_clone_stays_in_place_and_adapts_the_colour() -> None:
     plain_error = np.abs(plain.astype(int) - image.astype(int))[inside].mean()
     seamless_error = np.abs(seamless.astype(int) - image.astype(int))[inside].mean()
     assert seamless_error < 0.5 * plain_error  # Poisson blending restores the frame's brightness
+
+
+def test_the_edge_takes_the_frames_colour_and_the_inner_face_keeps_its_own() -> None:
+    """A face whose upper half is paler than the frame (a decoder's forehead): no step where it ends."""
+    image, align = frame(), matrix(angle=0.0)
+    face = crop_face(image, align, 64, padding=0.0).astype(np.float32) / 255.0
+    face[:32] = np.clip(face[:32] + 0.25, 0, 1)
+    options = BlendOptions(mask="hull", color="none")
+    plain = paste_faces(image, [swapped(align, face)], replace(options, edge_color=False))
+    matched = paste_faces(image, [swapped(align, face)], options)
+    hull = hull_mask(landmarks_for(align), (HEIGHT, WIDTH))
+    band = (hull > 0.99) & (cv2.erode(hull, np.ones((9, 9), np.uint8)) < 0.99)  # just inside the edge
+    band[110:, :] = False  # the pale upper half
+
+    def step(result: np.ndarray) -> float:
+        return float(np.abs(result.astype(int) - image.astype(int))[band].mean())
+
+    assert step(plain) > 15 and step(matched) < 0.3 * step(plain)
+    # The middle of the face (beyond the band) keeps the decoder's colours exactly.
+    np.testing.assert_array_equal(matched[95:105, 140:160], plain[95:105, 140:160])
+    # With --seamless the Poisson blend matches the edge; the two do not add up.
+    both = BlendOptions(mask="hull", color="none", seamless=True)
+    np.testing.assert_array_equal(
+        paste_faces(image, [swapped(align, face)], both),
+        paste_faces(image, [swapped(align, face)], replace(both, edge_color=False)),
+    )
 
 
 def test_sharpening_adds_detail() -> None:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from faceswap.color import COLOR_METHODS, match_color
+from faceswap.color import COLOR_METHODS, EDGE_WIDTH, match_color, match_edge
 
 SHAPE = (60, 80)
 
@@ -86,3 +86,23 @@ def test_unknown_method() -> None:
     face, target, mask = images()
     with pytest.raises(ValueError, match="unknown colour method"):
         match_color(face, target, mask, "sepia")  # type: ignore[arg-type]
+
+
+def test_the_edge_match_reads_only_the_masked_original_and_leaves_the_middle_alone() -> None:
+    face, target, mask = images()
+    result = match_edge(face, target, mask)
+    # On the mask's edge the face takes the original's local colour; in the middle nothing changes.
+    edge, middle = (slice(10, 12), slice(30, 50)), (30, 40)
+
+    def colour(image: np.ndarray) -> np.ndarray:
+        return image[edge].mean(axis=(0, 1))
+
+    assert np.abs(colour(face) - colour(target)).max() > 0.3
+    assert np.abs(colour(result) - colour(target)).max() < 0.05
+    assert EDGE_WIDTH * SHAPE[0] < 20  # the middle lies beyond the band
+    np.testing.assert_array_equal(result[middle], face[middle])
+    # The original outside the mask (hair, background) does not count.
+    other = target.copy()
+    other[mask == 0] = [0.0, 1.0, 0.0]
+    np.testing.assert_allclose(match_edge(face, other, mask), result, atol=1e-6)
+    np.testing.assert_array_equal(match_edge(face, target, np.zeros(SHAPE, np.float32)), face)

@@ -229,8 +229,8 @@ def changed_pixels(clip: Path, output: Path, alignments: Path, **blend: object) 
 
 
 def test_mask_and_colour_options_change_the_output(tmp_path: Path, short_clip: tuple[Path, Path]) -> None:
-    """--erode shrinks the pasted region (negative grows it), --blur, --color, --seamless and --sharpen
-    each change the result; every mask kind stays within the face region."""
+    """--erode shrinks the pasted region (negative grows it), --blur, --color, --edge-color, --seamless
+    and --sharpen each change the result; every mask kind stays within the face region."""
     clip, alignments_path = short_clip
     output = tmp_path / "preview.png"
     landmarks = Alignments.load(alignments_path).faces(12)[0].landmarks
@@ -241,17 +241,20 @@ def test_mask_and_colour_options_change_the_output(tmp_path: Path, short_clip: t
         assert not where[~region].any()  # nothing outside the face region
         return where
 
-    hull = changed(mask="hull", blur=0, color="none")
-    grown = changed(mask="hull", blur=0, color="none", erode=-5)
-    shrunk = changed(mask="hull", blur=0, color="none", erode=5)
+    plain = {"mask": "hull", "blur": 0, "color": "none", "edge_color": False}  # the geometry alone
+    hull = changed(**plain)
+    grown = changed(**plain, erode=-5)
+    shrunk = changed(**plain, erode=5)
     # The edge of the model's square (this model's is legacy) bounds both: the hull, forehead included,
     # reaches past its top, so only its other sides move (about -8 % and +1 % here).
     assert shrunk.sum() < 0.95 * hull.sum() and grown.sum() > 1.005 * hull.sum()
     assert not (shrunk & ~hull).any() and not (hull & ~grown).any()  # eroding only takes pixels away
-    assert (changed(mask="learned", blur=0, color="none") != hull).any()  # the square, cut to its pixels
+    learned = changed(mask="learned", blur=0, color="none", edge_color=False)
+    assert (learned != hull).any()  # the square, cut to its pixels
     images = {}
     for name, blend in {
         "none": {"color": "none"},
+        "none, no edge colour": {"color": "none", "edge_color": False},
         "mean": {"color": "mean"},
         "reinhard": {"color": "reinhard"},
         "hist": {"color": "hist"},

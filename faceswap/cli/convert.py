@@ -128,6 +128,15 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "(default: %(default)s)",
     )
     group.add_argument(
+        "--edge-color",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="near the mask's edge, give the new face the original's local colour, fading to none "
+        "15%% of the face inside, so the paste ends without a step of colour (a paler forehead, "
+        "a darker cheek); the inner face keeps --color's colours; --seamless matches the edge "
+        "its own way instead (default: on)",
+    )
+    group.add_argument(
         "--seamless",
         action="store_true",
         help="Poisson blending (OpenCV seamlessClone): carries the frame's shading across the face; "
