@@ -23,6 +23,7 @@ import numpy as np
 
 from faceswap.align import alignment_matrix, crop_face, crop_matrix, model_padding, transform_points
 from faceswap.landmarks import face_hull
+from faceswap.mask import erode
 from faceswap.raster import fill_convex
 
 #: Side, in pixels, of the aligned model's square the seam is measured on.
@@ -36,13 +37,6 @@ BAND_STOP = 0.10
 BLUR = 0.015
 
 
-def _inside(mask: np.ndarray, pixels: float) -> np.ndarray:
-    """``mask`` eroded by ``pixels``, the image's edge counting as outside."""
-    radius = max(1, round(pixels))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.erode(mask, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-
-
 def seam_band(landmarks: np.ndarray, centering: str, size: int = SEAM_SIZE) -> np.ndarray:
     """Boolean ``(size, size)`` band just inside the blend's outline, on the aligned model's square."""
     padding = model_padding(centering)
@@ -50,7 +44,7 @@ def seam_band(landmarks: np.ndarray, centering: str, size: int = SEAM_SIZE) -> n
     hull = transform_points(face_hull(np.asarray(landmarks, dtype=np.float64), with_forehead=True), matrix)
     region = fill_convex(np.zeros((size, size), np.uint8), hull, 1, anti_alias=False, subpixel=False)
     unit = size * (1.0 - 2.0 * padding)  # the unit face square's side, in pixels
-    return (_inside(region, BAND_START * unit) > 0) & ~(_inside(region, BAND_STOP * unit) > 0)
+    return (erode(region, BAND_START * unit) > 0) & ~(erode(region, BAND_STOP * unit) > 0)
 
 
 def seam_difference(
