@@ -30,7 +30,7 @@ def table(contenders: list[Any]) -> str:
         f"{'recipe':<6} {'min':>6} {'iter':>6} {'valSSIM A/B':>11} {'valMAE A/B':>11} {'kept A/B':>9} "
         f"{'swap':>4} {'ident':>6} "
         f"{'+detail':>7} {'detail/ceil':>11} {'d(B)':>5} {'d(A)':>5} {'yaw/pitch/roll °':>16} "
-        f"{'motion °':>14} {'expr%':>5} {'shown':>5} {'jitter':>6} {'lost':>4}"
+        f"{'motion °':>14} {'expr%':>5} {'shown':>5} {'jitter':>6} {'seam':>5} {'lost':>4}"
     )
     lines = [header]
     for contender in contenders:
@@ -55,7 +55,9 @@ def table(contenders: list[Any]) -> str:
                 f"{'/'.join(cell(motion.get(a), '{:.1f}') for a in ('yaw', 'pitch', 'roll')):>14} "
                 f"{cell(s['expression_error'], '{:.2f}'):>5} "
                 f"{cell(s.get('expression_error_covered'), '{:.2f}'):>5} "  # not in older reports
-                f"{cell(s['steadiness'], '{:.2f}'):>6} {s['lost_faces']:>4}"
+                f"{cell(s['steadiness'], '{:.2f}'):>6} "
+                f"{cell(s.get('seam'), '{:.2f}'):>5} "  # not in older reports
+                f"{s['lost_faces']:>4}"
             )
     legend = [f"{c.name}: {c.recipe or '(train defaults)'}" for c in contenders]
     return "\n".join(lines + legend)
