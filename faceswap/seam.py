@@ -39,10 +39,14 @@ BLUR = 0.015
 
 def seam_band(landmarks: np.ndarray, centering: str, size: int = SEAM_SIZE) -> np.ndarray:
     """Boolean ``(size, size)`` band just inside the blend's outline, on the aligned model's square."""
-    padding = model_padding(centering)
-    matrix = crop_matrix(alignment_matrix(landmarks), size, padding)
-    hull = transform_points(face_hull(np.asarray(landmarks, dtype=np.float64), with_forehead=True), matrix)
-    region = fill_convex(np.zeros((size, size), np.uint8), hull, 1, anti_alias=False, subpixel=False)
+    return _band(landmarks, alignment_matrix(landmarks), model_padding(centering), size)
+
+
+def _band(landmarks: np.ndarray, alignment: np.ndarray, padding: float, size: int) -> np.ndarray:
+    """:func:`seam_band` of a face whose alignment and model padding are known."""
+    hull = face_hull(np.asarray(landmarks, dtype=np.float64), with_forehead=True)
+    points = transform_points(hull, crop_matrix(alignment, size, padding))
+    region = fill_convex(np.zeros((size, size), np.uint8), points, 1, anti_alias=False, subpixel=False)
     unit = size * (1.0 - 2.0 * padding)  # the unit face square's side, in pixels
     return (erode(region, BAND_START * unit) > 0) & ~(erode(region, BAND_STOP * unit) > 0)
 
@@ -66,11 +70,11 @@ def seam_difference(
     float or None
         ``None`` when the band is empty (a face too small or cut off).
     """
-    band = seam_band(landmarks, centering)
-    if not band.any():
-        return None
     padding = model_padding(centering)
     matrix = alignment_matrix(landmarks)
+    band = _band(landmarks, matrix, padding, SEAM_SIZE)
+    if not band.any():
+        return None
     sigma = BLUR * SEAM_SIZE * (1.0 - 2.0 * padding)
     colours = []
     for frame in (original, swapped):
