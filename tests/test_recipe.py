@@ -428,6 +428,25 @@ def test_pretrain_reads_a_folder_of_faces_folders_once_for_both_sides(
     assert resumed.state.iteration == 1
 
 
+def test_pretraining_splits_its_faces_once_for_both_sides(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faceswap.train import validation
+
+    monkeypatch.setattr(validation, "MIN_FACES_TO_HOLD_BACK", 10)  # the test folder holds 40 faces
+    session = TrainingSession.start(
+        tmp_path / "pre", faces_d18, faces_d18, tiny(pretrain=True, validation_every=4), QUIET
+    )
+    side_a, side_b = session.faces
+    held_a, held_b = session.held_back
+    every_face = len(list(faces_d18.glob("*.png")))
+    assert held_a is not None and len(held_a) > 0 and len(side_a) + len(held_a) <= every_face
+    assert side_b.images is side_a.images and side_b.name == "B" and held_b is held_a  # one copy, not two
+    # A pair's two sides are split on their own.
+    pair = TrainingSession.start(tmp_path / "pair", faces_d18, faces_d19, tiny(validation_every=4), QUIET)
+    assert pair.faces[1].images is not pair.faces[0].images and pair.held_back[1] is not pair.held_back[0]
+
+
 def test_a_model_stored_before_validation_existed_keeps_training_on_every_face() -> None:
     stored = TrainConfig(model="lite").to_json()
     assert stored["validation_every"] == 20

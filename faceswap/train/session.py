@@ -94,7 +94,7 @@ def _load_sides(
         faces_a, "A", input_size, config.augment, centering=config.centering, whole_tree=config.pretrain
     )
     if config.pretrain:
-        return side_a, replace(side_a, name="B")  # the same faces, read once
+        return side_a, replace(side_a, name="B")  # the same faces: read once, split once
     return side_a, load_faces(faces_b, "B", input_size, config.augment, centering=config.centering)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -193,16 +193,26 @@ def mean_detail(images: np.ndarray, hulls: np.ndarray) -> float:
 def hold_back_sides(
     faces: tuple[FaceSet, FaceSet], every: int, input_size: int
 ) -> tuple[tuple[FaceSet, FaceSet], tuple[ValidationFaces | None, ValidationFaces | None]]:
-    """:func:`hold_back` on both sides: the faces to train on, and each side's validation faces (or None)."""
-    kept, held = [], []
-    for letter, side in zip("AB", faces, strict=True):
+    """:func:`hold_back` on both sides: the faces to train on, and each side's validation faces (or None).
+
+    Two sides holding the same arrays (pre-training reads its folder once for both) are split
+    once and keep sharing them: a large pre-training folder takes its memory once, not twice.
+    """
+    same = faces[1].images is faces[0].images
+    kept: list[FaceSet] = []
+    held: list[ValidationFaces | None] = []
+    for side in faces:
+        if same and kept:
+            kept.append(replace(kept[0], name=side.name))
+            held.append(held[0])
+            continue
         training, part = hold_back(side, every)
         kept.append(training)
         held.append(None if part is None else validation_faces(part, input_size))
         if part is not None:
             log.info(
                 "faces %s: %d faces of held-back frames measure the validation loss; %d train",
-                letter,
+                "A and B (the same faces)" if same else side.name,
                 len(part),
                 len(training),
             )
