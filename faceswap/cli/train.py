@@ -77,7 +77,9 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
             "  faceswap train me_faces you_faces -m models/me-you --model lite --time 30m\n"
             "  faceswap train -m models/me-you --resume --iterations 5000\n"
             "  faceswap train --pretrain many_faces -m models/pretrained --time 2h\n"
-            "  faceswap train me_faces them_faces --init-from models/pretrained --freeze-encoder 200\n"
+            "  faceswap train me_faces them_faces --init-from models/pretrained\n"
+            "  faceswap train me_faces them_faces --init-from models/me-you --init-decoders none "
+            "--freeze-encoder 200\n"
             "\n"
             "Model folder: model.keras (weights and optimizer state), state.json, best/ (the checkpoint\n"
             "with the lowest loss), preview.png, loss.png, timelapse/ and tensorboard/ when asked for.\n"
@@ -279,7 +281,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--freeze-encoder",
         type=whole_number(),
         metavar="N",
-        help="keep the encoder unchanged for the first N iterations while the decoders learn (default: 0)",
+        help="keep the encoder unchanged for the first N iterations while the decoders learn, then let "
+        "its steps grow back to full over --warmup iterations (default: 0)",
     )
     reuse.add_argument(
         "--pretrain",
