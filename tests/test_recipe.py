@@ -387,24 +387,6 @@ def test_a_frozen_encoder_keeps_its_weights_while_the_decoders_learn_then_trains
     assert not same(weights_of(resumed.network, "encoder"), weights_of(source, "encoder"))
 
 
-@pytest.mark.parametrize(("thaw", "shares"), [(4, [0, 0, 0.25, 0.5, 0.75, 1, 1]), (0, [0, 0, 1, 1, 1, 1, 1])])
-def test_a_frozen_encoder_thaws_with_steps_growing_to_full(thaw: int, shares: list[float]) -> None:
-    from faceswap.runtime import keras
-    from faceswap.train.reuse import FrozenEncoder
-
-    network = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="encoder")])
-    kernel = network.get_layer("encoder").kernel
-    frozen = FrozenEncoder(network, until=2, thaw=thaw)
-    assert frozen.last_iteration == (5 if thaw else 2)
-    kept = []
-    for iteration, _ in enumerate(shares, start=1):
-        before = kernel.numpy()
-        kernel.assign(before + 1.0)  # a step of 1 for every weight
-        frozen.after_step(iteration)
-        kept.append(float(np.mean(kernel.numpy() - before)))
-    np.testing.assert_allclose(kept, shares, atol=1e-6)
-
-
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

@@ -281,8 +281,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--freeze-encoder",
         type=whole_number(),
         metavar="N",
-        help="keep the encoder unchanged for the first N iterations while the decoders learn, then let "
-        "its steps grow back to full over --warmup iterations (default: 0)",
+        help="keep the encoder unchanged for the first N iterations while the decoders learn (default: 0)",
     )
     reuse.add_argument(
         "--pretrain",

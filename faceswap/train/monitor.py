@@ -71,17 +71,11 @@ class RunMonitor:
         self._bar: Any = None
         #: The signal that asked the run to stop (see :meth:`request_stop`).
         self.stop_signal: int | None = None
-        self._frozen = self._frozen_encoder()
+        self._frozen = None
+        if session.state.iteration < session.config.freeze_encoder:
+            from faceswap.train.reuse import FrozenEncoder
 
-    def _frozen_encoder(self) -> Any:
-        """The :class:`~faceswap.train.reuse.FrozenEncoder` while ``--freeze-encoder`` or its thaw lasts."""
-        config = self.session.config
-        if config.freeze_encoder == 0:
-            return None
-        from faceswap.train.reuse import FrozenEncoder
-
-        frozen = FrozenEncoder(self.session.network, config.freeze_encoder, config.warmup)
-        return frozen if self.session.state.iteration < frozen.last_iteration else None
+            self._frozen = FrozenEncoder(session.network, session.config.freeze_encoder)
 
     # -- stop requests ---------------------------------------------------------------------------
 
@@ -111,11 +105,8 @@ class RunMonitor:
     # -- Keras callback hooks --------------------------------------------------------------------
 
     def on_train_begin(self, logs: dict | None = None) -> None:  # noqa: D102 - Keras API
-        # After a roll-back fit() begins again: the run's time goes on from its first begin, and
-        # a frozen or thawing encoder starts from the weights rolled back to.
+        # After a roll-back fit() begins again: the run's time goes on from its first begin.
         self._last = time.monotonic()
-        if self._begin is not None:
-            self._frozen = self._frozen_encoder()
         self._begin = self._last if self._begin is None else self._begin
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:  # noqa: D102 - Keras API

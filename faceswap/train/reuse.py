@@ -13,14 +13,6 @@ encoder's weights are then put back. Excluding the encoder from the updates
 instead would leave its moments at zero, and at the unfreezing Adam's bias
 correction (which counts all steps) would turn the first gradients into
 steps up to 16 times the learning rate.
-
-Nor is the encoder let go all at once. While its weights stand still its
-gradients hardly change, so Adam's moments all point one way, and released
-at once every weight takes a full step the same way: the loss tripled within
-three steps (d18 -> d19 from a pre-trained model, 300 frozen iterations:
-0.036 -> 0.11 - 0.16, which the collapse watch took for a collapse). Its
-steps grow back instead, linearly from nothing to full over ``--warmup``
-iterations, as the learning rate does at the start of training.
 """
 
 from __future__ import annotations
@@ -97,7 +89,7 @@ def initialise_from(network: Any, folder: Path | str, init_decoders: str) -> tup
 
 
 class FrozenEncoder:
-    """Keeps the encoder's weights until an iteration, then lets its steps grow back to full.
+    """Puts the encoder's weights back after each step, until an iteration is reached.
 
     Parameters
     ----------
@@ -106,42 +98,18 @@ class FrozenEncoder:
     until
         The last iteration (steps done) at which the encoder still has its
         weights of now.
-    thaw
-        Iterations after ``until`` over which the encoder's steps grow
-        linearly from nothing to full (0: full at once).
     """
 
-    def __init__(self, network: Any, until: int, thaw: int = 0) -> None:
+    def __init__(self, network: Any, until: int) -> None:
         self.until = until
-        self.thaw = thaw
         self.variables = network.get_layer(ENCODER).weights
-        #: The encoder's weights before the next step.
-        self.values = [np.array(variable.numpy()) for variable in self.variables]
-
-    @property
-    def last_iteration(self) -> int:
-        """The last iteration whose step is cut (after it, the encoder trains freely)."""
-        return self.until + self.thaw - 1 if self.thaw else self.until
-
-    def step_share(self, iteration: int) -> float:
-        """The share of its step the encoder keeps at ``iteration`` (steps done, this one included)."""
-        if iteration <= self.until:
-            return 0.0
-        return min(1.0, (iteration - self.until) / self.thaw) if self.thaw else 1.0
+        self.values = [np.asarray(variable) for variable in self.variables]
 
     def after_step(self, iteration: int) -> None:
-        """Cut the step just taken to its :meth:`step_share` (0: the weights put back)."""
-        if iteration > self.last_iteration:
+        """Restore the weights if ``iteration`` (steps done, this one included) is at most ``until``."""
+        if iteration > self.until:
             return
-        share = self.step_share(iteration)
-        for index, variable in enumerate(self.variables):
-            before = self.values[index]
-            kept = before if share == 0.0 else before + share * (np.array(variable.numpy()) - before)
-            variable.assign(kept)
-            self.values[index] = kept
+        for variable, value in zip(self.variables, self.values, strict=True):
+            variable.assign(value)
         if iteration == self.until:
-            log.info(
-                "iteration %d: the encoder trains from now on%s",
-                iteration,
-                f", its steps growing to full over {self.thaw} iterations" if self.thaw else "",
-            )
+            log.info("iteration %d: the encoder trains from now on", iteration)
