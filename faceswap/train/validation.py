@@ -198,25 +198,29 @@ def hold_back_sides(
     Two sides holding the same arrays (pre-training reads its folder once for both) are split
     once and keep sharing them: a large pre-training folder takes its memory once, not twice.
     """
-    same = faces[1].images is faces[0].images
-    kept: list[FaceSet] = []
-    held: list[ValidationFaces | None] = []
-    for side in faces:
-        if same and kept:
-            kept.append(replace(kept[0], name=side.name))
-            held.append(held[0])
-            continue
-        training, part = hold_back(side, every)
-        kept.append(training)
-        held.append(None if part is None else validation_faces(part, input_size))
-        if part is not None:
-            log.info(
-                "faces %s: %d faces of held-back frames measure the validation loss; %d train",
-                "A and B (the same faces)" if same else side.name,
-                len(part),
-                len(training),
-            )
-    return (kept[0], kept[1]), (held[0], held[1])
+    if faces[1].images is faces[0].images:
+        training, held = _hold_back_side(faces[0], every, input_size, "A and B (the same faces)")
+        return (training, replace(training, name=faces[1].name)), (held, held)
+    (training_a, held_a), (training_b, held_b) = (
+        _hold_back_side(side, every, input_size, side.name) for side in faces
+    )
+    return (training_a, training_b), (held_a, held_b)
+
+
+def _hold_back_side(
+    faces: FaceSet, every: int, input_size: int, label: str
+) -> tuple[FaceSet, ValidationFaces | None]:
+    """:func:`hold_back` of one side, its held-back faces as validation sees them, and a log line."""
+    training, part = hold_back(faces, every)
+    if part is None:
+        return training, None
+    log.info(
+        "faces %s: %d faces of held-back frames measure the validation loss; %d train",
+        label,
+        len(part),
+        len(training),
+    )
+    return training, validation_faces(part, input_size)
 
 
 class _Decoders:
