@@ -387,6 +387,73 @@ def test_a_frozen_encoder_keeps_its_weights_while_the_decoders_learn_then_trains
     assert not same(weights_of(resumed.network, "encoder"), weights_of(source, "encoder"))
 
 
+def encoder_moments(network) -> list[np.ndarray]:
+    optimizer = network.optimizer
+    found = []
+    for variable in network.get_layer("encoder").trainable_weights:
+        index = optimizer._get_variable_index(variable)
+        found += [np.array(optimizer._momentums[index]), np.array(optimizer._velocities[index])]
+    return found
+
+
+@pytest.mark.parametrize(("warmup", "share"), [(0, 1.0), (4, 0.25)])
+def test_a_thawed_encoder_takes_the_first_step_of_an_adam_of_its_own(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, source_model: Path, warmup: int, share: float
+) -> None:
+    # A fresh Adam's first step moves every weight by the learning rate (m/sqrt(v) = g/|g|); the
+    # moments gathered while the encoder stood still, or Keras' bias correction by the optimizer's
+    # count (6 here, not 1), would make it another size: 1.24 times with zeroed moments.
+    config = tiny(init_from=str(source_model), freeze_encoder=5, warmup=warmup, learning_rate=1e-3)
+    session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, config, QUIET)
+    session.run(iterations=5)
+    assert all(not moment.any() for moment in encoder_moments(session.network))  # set to zero at the thaw
+    frozen = weights_of(session.network, "encoder")
+    session.run(iterations=1)
+    moved = np.concatenate(
+        [
+            np.abs(now - then).ravel()
+            for now, then in zip(weights_of(session.network, "encoder"), frozen, strict=True)
+        ]
+    )
+    moved = moved[moved > 1e-6]
+    step = 1e-3 * share
+    assert moved.size > 100
+    # Adam's epsilon shortens the steps of the smallest gradients; the largest take the whole step.
+    assert moved.max() == pytest.approx(step, rel=0.01)
+
+
+def test_own_step_share_is_the_warm_up_times_the_ratio_of_bias_corrections() -> None:
+    from faceswap.train.reuse import own_step_share
+
+    assert own_step_share(7, 7, 0, 0.5, 0.999) == pytest.approx(1.0)  # moments as old as the optimizer's
+    assert own_step_share(7, 7, 100, 0.5, 0.999) == pytest.approx(0.07)
+    # One step after a thaw at 300: Keras divides by (1 - 0.999**301), a fresh Adam by 0.001.
+    first = own_step_share(301, 1, 0, 0.5, 0.999)
+    assert first == pytest.approx(math.sqrt(0.001 / (1 - 0.999**301)) * 1 / 0.5)
+    shares = [own_step_share(300 + own, own, 100, 0.5, 0.999) for own in (1, 50, 100, 1000, 5000)]
+    assert shares == sorted(shares) and shares[-1] == pytest.approx(1.0, abs=0.01)
+
+
+def test_a_roll_back_to_before_the_thaw_sets_the_encoder_moments_to_zero_again(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, source_model: Path
+) -> None:
+    from faceswap.train.reuse import FrozenEncoder
+
+    config = tiny(init_from=str(source_model), freeze_encoder=2, warmup=0)
+    session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, config, QUIET)
+    session.run(iterations=4)
+    network, optimizer = session.network, session.network.optimizer
+    frozen = FrozenEncoder(network, until=2, warmup=0, iteration=4)  # as on resuming at iteration 4
+    assert frozen.thawed_at == 2
+    assert any(moment.any() for moment in encoder_moments(network))  # two steps of its own
+    frozen.begin()  # a new fit() with the moments of after the thaw: nothing to do
+    assert any(moment.any() for moment in encoder_moments(network)) and frozen.thawed_at == 2
+    optimizer.iterations.assign(1)  # a checkpoint of iteration 1 came back, with the frozen moments
+    frozen.begin()
+    assert frozen.thawed_at == 1
+    assert all(not moment.any() for moment in encoder_moments(network))
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

@@ -281,7 +281,9 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--freeze-encoder",
         type=whole_number(),
         metavar="N",
-        help="keep the encoder unchanged for the first N iterations while the decoders learn (default: 0)",
+        help="keep the encoder unchanged for the first N iterations while the decoders learn; then it "
+        "trains with Adam moments of its own, its steps growing to full over --warmup iterations "
+        "(default: 0)",
     )
     reuse.add_argument(
         "--pretrain",

@@ -72,10 +72,13 @@ class RunMonitor:
         #: The signal that asked the run to stop (see :meth:`request_stop`).
         self.stop_signal: int | None = None
         self._frozen = None
-        if session.state.iteration < session.config.freeze_encoder:
+        if session.config.freeze_encoder:
             from faceswap.train.reuse import FrozenEncoder
 
-            self._frozen = FrozenEncoder(session.network, session.config.freeze_encoder)
+            config = session.config
+            self._frozen = FrozenEncoder(
+                session.network, config.freeze_encoder, config.warmup, session.state.iteration
+            )
 
     # -- stop requests ---------------------------------------------------------------------------
 
@@ -108,6 +111,8 @@ class RunMonitor:
         # After a roll-back fit() begins again: the run's time goes on from its first begin.
         self._last = time.monotonic()
         self._begin = self._last if self._begin is None else self._begin
+        if self._frozen is not None:  # after a roll-back the weights (and maybe the moments) are the best's
+            self._frozen.begin()
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:  # noqa: D102 - Keras API
         _ = self.model  # on JAX, this puts the last step's state back into the variables
