@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_support import default_faces
+from bench_support import faces_to_train
 
 #: One face in this many is held back for measuring.
 HOLD_OUT = 5
@@ -160,10 +160,7 @@ def main() -> int:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench_recipe_") as scratch_name:
         scratch = Path(scratch_name)
-        if args.faces_a and args.faces_b:
-            sources = (args.faces_a, args.faces_b)
-        else:
-            sources = default_faces(scratch, args.frames, "bench_recipe")
+        sources = faces_to_train(args.faces_a, args.faces_b, scratch, args.frames, "bench_recipe")
         splits = [split_faces(folder, scratch, name) for folder, name in zip(sources, "ab", strict=True)]
         faces = (splits[0][0], splits[1][0])
         held = (splits[0][1], splits[1][1])

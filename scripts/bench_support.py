@@ -18,6 +18,15 @@ if str(ROOT) not in sys.path:
 DEFAULT_CLIPS = ("d18", "d19")
 
 
+def faces_to_train(
+    faces_a: Path | None, faces_b: Path | None, scratch: Path, frames: int, script: str
+) -> tuple[Path, Path]:
+    """The folders of ``--faces-a`` and ``--faces-b`` when both are given, else :func:`default_faces`."""
+    if faces_a and faces_b:
+        return faces_a, faces_b
+    return default_faces(scratch, frames, script)
+
+
 def default_faces(scratch: Path, frames: int, script: str) -> tuple[Path, Path]:
     """Aligned crops (with metadata) of the first ``frames`` frames of d18.mp4 and d19.mp4, as the tests make.
 

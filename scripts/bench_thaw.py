@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_support import default_faces
+from bench_support import faces_to_train
 
 
 def parse_args() -> argparse.Namespace:
@@ -95,10 +95,7 @@ def main() -> int:
         sys.exit(f"bench_thaw: {args.init_from} holds no model")
     with tempfile.TemporaryDirectory(prefix="bench_thaw_") as scratch_name:
         scratch = Path(scratch_name)
-        if args.faces_a and args.faces_b:
-            faces = (args.faces_a, args.faces_b)
-        else:
-            faces = default_faces(scratch, args.frames, "bench_thaw")
+        faces = faces_to_train(args.faces_a, args.faces_b, scratch, args.frames, "bench_thaw")
         runs = {}
         for name, freeze in (("never frozen", 0), (f"frozen {args.freeze}", args.freeze)):
             runs[name] = face_losses(faces, scratch / name.replace(" ", "_"), freeze, args)

@@ -48,7 +48,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_support import default_faces
+from bench_support import faces_to_train
 
 SOURCES = ("pipeline", "constant")
 
@@ -246,11 +246,7 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_train_") as scratch_name:
         scratch = Path(scratch_name)
-        faces = (
-            (args.faces_a, args.faces_b)
-            if args.faces_a and args.faces_b
-            else default_faces(scratch, 40, "bench_train")
-        )
+        faces = faces_to_train(args.faces_a, args.faces_b, scratch, 40, "bench_train")
         from faceswap.runtime import GPUS
 
         device = f"GPU x{len(GPUS)}" if GPUS else f"CPU ({os.cpu_count()} cores)"
