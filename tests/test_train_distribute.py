@@ -36,7 +36,8 @@ hardware = Hardware(distribute=True, progress=False)
 if (Path(model_dir) / "state.json").exists():
     session = TrainingSession.resume(model_dir, hardware=hardware)
 else:
-    config = TrainConfig(model="lite", batch_size=4, warmup=0)
+    # The encoder held for the first step: the thaw (moments set to zero, the next step cut) runs too.
+    config = TrainConfig(model="lite", batch_size=4, warmup=0, freeze_encoder=1)
     session = TrainingSession.start(model_dir, faces_a, faces_b, config, hardware)
 result = session.run(iterations=int(iterations))
 weights = b"".join(np.asarray(w).tobytes() for w in session.network.get_weights())
