@@ -94,7 +94,9 @@ class TrainConfig:
         ``init_decoders``, one of :data:`INIT_DECODERS`) a new model starts
         from; kept for the record (resuming never reloads it).
     freeze_encoder
-        The encoder does not change in the first this many iterations.
+        The encoder does not change in the first this many iterations; then it
+        trains with Adam moments of its own, its steps grown over ``warmup``
+        (:class:`faceswap.train.reuse.FrozenEncoder`).
     pretrain
         Both sides train on one folder of many people's faces (``--pretrain``):
         the one case where faces A and B may be the same folder.
