@@ -1,4 +1,4 @@
-"""The networks: a shared encoder and one decoder per identity, upscaling with PixelShuffler.
+"""The networks: a shared encoder and a decoder per identity (or one for both), upscaling with PixelShuffler.
 
 The classic deepfakes autoencoder. The encoder squeezes an aligned face into a
 code that holds what all faces share (pose, expression, lighting); decoder A
@@ -26,6 +26,18 @@ Models (``--model``):
     followed by a residual block (two 3x3 convolutions added back to their
     input, as in faceswap's dfaker and DeepFaceLab's SAEHD): four times the
     pixels of ``lite`` for about twice its arithmetic, so it trains on a CPU.
+``liae``
+    ``lite``'s widths laid out as DeepFaceLab's LIAE: *one* decoder paints
+    both people. The encoder (convolutions only) feeds two dense codes,
+    ``inter_both`` (trained on both sides' faces) and ``inter_a`` (A's own);
+    A is painted from ``inter_a`` beside ``inter_both``, B from
+    ``inter_both`` twice. Swapping A to B feeds A's face down B's path: the
+    decoder that paints B has painted A's poses and mouths too, so the swap
+    follows A's head and expression where two separate decoders paint each
+    person's own (the swap B to A, through ``inter_a``, is the weaker way).
+
+The sub-models of a network are listed by :func:`parts`; the path from the
+encoder's code to one side's face and mask is :func:`side_decoder`.
 
 All models take RGB faces scaled to ``[0, 1]`` (the face region of an aligned
 crop, ``padding=0``; see :mod:`faceswap.align`) and return faces and masks in
@@ -109,7 +121,12 @@ def residual_block(x, filters: int, name: str):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Shape of one network family (``residual``: a residual block after every decoder upscale)."""
+    """Shape of one network family.
+
+    ``residual``: a residual block after every decoder upscale.
+    ``shared_decoder``: the LIAE layout (one decoder, per-side dense codes);
+    ``dense`` and ``bottleneck_filters`` are then each code's.
+    """
 
     name: str
     input_size: int
@@ -119,6 +136,7 @@ class ModelSpec:
     decoder_filters: tuple[int, ...]
     description: str
     residual: bool = False
+    shared_decoder: bool = False
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -161,8 +179,24 @@ MODELS: dict[str, ModelSpec] = {
             "128 px, light encoder, residual decoders: sharper than lite at about half its speed",
             residual=True,
         ),
+        ModelSpec(
+            "liae",
+            64,
+            (64, 128, 256, 512),
+            512,
+            256,
+            (128, 64, 32),
+            "64 px, lite's widths, one decoder shared by both people (DeepFaceLab's LIAE): "
+            "the swap follows A's head and mouth",
+            shared_decoder=True,
+        ),
     )
 }
+
+#: Sub-models of the LIAE layout: the shared dense code, A's own, and the one decoder.
+INTER_BOTH = "inter_both"
+INTER_A = "inter_a"
+DECODER = "decoder"
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -174,22 +208,37 @@ def model_spec(name: str) -> ModelSpec:
 
 
 def build_encoder(spec: ModelSpec) -> keras.Model:
-    """The shared encoder: face → ``(8, 8, bottleneck_filters)`` code (4·4 before the last upscale)."""
+    """The shared encoder: face → ``(8, 8, bottleneck_filters)`` code (4·4 before the last upscale).
+
+    With ``spec.shared_decoder`` it stops at the flattened convolutions: the
+    dense codes are :func:`build_inter`'s.
+    """
     face = keras.Input((spec.input_size, spec.input_size, 3), name="face")
     x = face
     for number, filters in enumerate(spec.encoder_filters):
         x = downscale(x, filters, f"down{number}")
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(spec.dense, name="dense_code")(x)
-    x = layers.Dense(4 * 4 * spec.dense, name="dense_expand")(x)
-    x = layers.Reshape((4, 4, spec.dense), name="reshape")(x)
-    x = upscale(x, spec.bottleneck_filters, "up_code")
+    if not spec.shared_decoder:
+        x = _dense_code(x, spec)
     return keras.Model(face, x, name=ENCODER)
 
 
-def build_decoder(spec: ModelSpec, side: str) -> keras.Model:
-    """Decoder of one identity: code → (face ``[0, 1]`` RGB, mask ``[0, 1]``)."""
-    code = keras.Input((8, 8, spec.bottleneck_filters), name="code")
+def _dense_code(x, spec: ModelSpec):
+    x = layers.Dense(spec.dense, name="dense_code")(x)
+    x = layers.Dense(4 * 4 * spec.dense, name="dense_expand")(x)
+    x = layers.Reshape((4, 4, spec.dense), name="reshape")(x)
+    return upscale(x, spec.bottleneck_filters, "up_code")
+
+
+def build_inter(spec: ModelSpec, name: str, features: int) -> keras.Model:
+    """A dense code of the LIAE layout: the encoder's ``features`` → ``(8, 8, bottleneck_filters)``."""
+    flat = keras.Input((features,), name="features")
+    return keras.Model(flat, _dense_code(flat, spec), name=name)
+
+
+def build_decoder(spec: ModelSpec, name: str, code_filters: int) -> keras.Model:
+    """A decoder: ``(8, 8, code_filters)`` code → (face ``[0, 1]`` RGB, mask ``[0, 1]``)."""
+    code = keras.Input((8, 8, code_filters), name="code")
     x = code
     for number, filters in enumerate(spec.decoder_filters):
         x = upscale(x, filters, f"up{number}")
@@ -197,25 +246,87 @@ def build_decoder(spec: ModelSpec, side: str) -> keras.Model:
             x = residual_block(x, filters, f"res{number}")
     face = layers.Conv2D(3, 5, padding="same", activation="sigmoid", dtype="float32", name="face")(x)
     mask = layers.Conv2D(1, 5, padding="same", activation="sigmoid", dtype="float32", name="mask")(x)
-    return keras.Model(code, [face, mask], name=decoder_name(side))
+    return keras.Model(code, [face, mask], name=name)
+
+
+def parts(spec: ModelSpec) -> dict[str, tuple[str, ...]]:
+    """The sub-models of ``spec``'s network, each with the sides whose faces it paints.
+
+    The encoder serves both sides; in the classic layout each decoder one;
+    in the LIAE layout ``inter_a`` serves A, the shared code and the decoder
+    both. ``--init-decoders`` copies a part when it names all of its sides.
+    """
+    if spec.shared_decoder:
+        return {ENCODER: SIDES, INTER_BOTH: SIDES, INTER_A: ("a",), DECODER: SIDES}
+    return {ENCODER: SIDES, **{decoder_name(side): (side,) for side in SIDES}}
+
+
+def _liae_paint(liae_parts: dict[str, keras.Model], side: str, features, name: str | None = None):
+    """The LIAE path of ``side`` from the encoder's ``features``: A's own code beside the shared one for A."""
+    shared = liae_parts[INTER_BOTH](features)
+    first = liae_parts[INTER_A](features) if side == "a" else shared
+    joined = layers.Concatenate(name=name)([first, shared])
+    return liae_parts[DECODER](joined)
+
+
+def side_decoder(network: keras.Model, side: str) -> keras.Model:
+    """The path from the encoder's output to ``side``'s (face, mask), as a model.
+
+    The decoder of ``side`` itself in the classic layout; in the LIAE layout a
+    model built on ``network``'s own layers (it shares their weights).
+    """
+    if not _is_shared_decoder(network):
+        return network.get_layer(decoder_name(side))
+    encoder = network.get_layer(ENCODER)
+    features = keras.Input(encoder.output.shape[1:], name="features")
+    liae_parts = {name: network.get_layer(name) for name in (INTER_BOTH, INTER_A, DECODER)}
+    return keras.Model(features, _liae_paint(liae_parts, side, features), name=f"path_{side}")
+
+
+def _is_shared_decoder(network: keras.Model) -> bool:
+    return any(layer.name == DECODER for layer in network.layers)
 
 
 def build_autoencoder(name: str) -> keras.Model:
     """The whole network for training: inputs ``(face_a, face_b)``.
 
-    Outputs ``(face_a, mask_a, face_b, mask_b)``: each side reconstructed by its
-    own decoder through the shared encoder. Sub-models are reachable by name:
-    ``model.get_layer("encoder")``, ``"decoder_a"``, ``"decoder_b"``.
+    Outputs ``(face_a, mask_a, face_b, mask_b)``: each side reconstructed
+    through the shared encoder and its own path (:func:`side_decoder`).
+    Sub-models are reachable by the names :func:`parts` lists:
+    ``model.get_layer("encoder")``, ``"decoder_a"``, ``"decoder_b"`` (LIAE:
+    ``"inter_both"``, ``"inter_a"``, ``"decoder"``).
     """
     spec = model_spec(name)
     encoder = build_encoder(spec)
-    decoders = {side: build_decoder(spec, side) for side in SIDES}
     shape = (spec.input_size, spec.input_size, 3)
     inputs = [keras.Input(shape, name=f"face_{side}") for side in SIDES]
+    if spec.shared_decoder:
+        outputs = _liae_outputs(spec, encoder, inputs)
+    else:
+        outputs = []
+        for side, face in zip(SIDES, inputs, strict=True):
+            decoder = build_decoder(spec, decoder_name(side), spec.bottleneck_filters)
+            outputs.extend(decoder(encoder(face)))
+    return keras.Model(inputs, outputs, name=f"faceswap_{name}")
+
+
+def _liae_outputs(spec: ModelSpec, encoder: keras.Model, inputs: list) -> list:
+    """Both sides' faces and masks through the LIAE parts, called at the network's own level.
+
+    A layer shared by two nested models would not load back as one (Keras
+    builds each nested model's layers anew), so there is no ``decoder_a``:
+    :func:`side_decoder` rebuilds a side's path from the network's layers.
+    """
+    features = int(encoder.output.shape[-1])
+    liae_parts = {
+        INTER_BOTH: build_inter(spec, INTER_BOTH, features),
+        INTER_A: build_inter(spec, INTER_A, features),
+        DECODER: build_decoder(spec, DECODER, 2 * spec.bottleneck_filters),
+    }
     outputs = []
     for side, face in zip(SIDES, inputs, strict=True):
-        outputs.extend(decoders[side](encoder(face)))
-    return keras.Model(inputs, outputs, name=f"faceswap_{name}")
+        outputs.extend(_liae_paint(liae_parts, side, encoder(face), f"joined_{side}"))
+    return outputs
 
 
 #: The model trained when none is named, by hardware, with the reason the first log line gives.

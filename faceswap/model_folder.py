@@ -311,14 +311,14 @@ def check_model_matches_state(model: Any, state: TrainingState, where: str) -> N
     expected = f"faceswap_{state.model}"
     if model.name != expected:
         raise ModelError(f"{where}: the weights are of {model.name!r}, but state.json says {state.model!r}")
-    from faceswap.model import ENCODER, SIDES, decoder_name
+    from faceswap.model import ENCODER, model_spec, parts
 
     try:
-        encoder = model.get_layer(ENCODER)
-        for side in SIDES:
-            model.get_layer(decoder_name(side))
-    except ValueError:
+        for name in parts(model_spec(state.model)):
+            model.get_layer(name)
+    except (KeyError, ValueError):
         raise ModelError(f"{where}: the model file lacks the encoder or a decoder") from None
+    encoder = model.get_layer(ENCODER)
     size = encoder.input_shape[1]
     if size != state.input_size:
         raise ModelError(f"{where}: the weights take {size}-px faces, but state.json says {state.input_size}")

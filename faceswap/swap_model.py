@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceswap.model import ENCODER, SIDES, decoder_name
+from faceswap.model import ENCODER, SIDES, side_decoder
 
 if TYPE_CHECKING:
     from faceswap.model_folder import TrainingState
@@ -31,7 +31,7 @@ def decoding_functions(network: Any) -> dict[str, Callable[[np.ndarray], Any]]:
     size = encoder.input_shape[1]
     functions = {}
     for side in SIDES:
-        decoder = network.get_layer(decoder_name(side))
+        decoder = side_decoder(network, side)
         face = keras.Input((size, size, 3))
         graph = keras.Model(face, decoder(encoder(face)))
         if BACKEND == "tensorflow":

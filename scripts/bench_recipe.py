@@ -129,6 +129,7 @@ class Contender:
     def measure(self) -> dict:
         import numpy as np
 
+        from faceswap.model import side_decoder
         from faceswap.runtime import tf
         from faceswap.train.loss import pixel_weights, weighted_dssim, weighted_mae
 
@@ -137,7 +138,7 @@ class Contender:
         for side, letter in enumerate("ab"):
             faces = self.held[side]["face"].astype(np.float32) / 255.0
             weight = pixel_weights(tf.constant(self.held[side]["mask"], tf.float32) / 255.0, 0.0, 0.0)
-            decoder = self.session.network.get_layer(f"decoder_{letter}")
+            decoder = side_decoder(self.session.network, letter)
             output = decoder(encoder(faces, training=False), training=False)[0]
             figures[f"mae_{letter}"] = float(weighted_mae(faces, output, weight))
             figures[f"dssim_{letter}"] = float(weighted_dssim(faces, output, weight))

@@ -1,4 +1,4 @@
-"""The networks: PixelShuffler's pixel order, the original model's size, saving and loading safely."""
+"""The networks: PixelShuffler's pixel order, the models' sizes, the LIAE layout, saving and loading."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceswap.model import MODELS, PixelShuffler, build_autoencoder, model_spec
+from faceswap.model import MODELS, PixelShuffler, build_autoencoder, model_spec, parts, side_decoder
 from faceswap.model_folder import load_keras_model
 from faceswap.runtime import keras, tf
 
@@ -85,6 +85,33 @@ def test_the_128_px_model_takes_and_gives_128_px_faces() -> None:
     assert [tuple(shape)[1:] for shape in model.output_shape] == [(128, 128, 3), (128, 128, 1)] * 2
 
 
+def test_liae_paints_both_people_with_one_decoder_and_gives_a_alone_a_code_of_its_own() -> None:
+    model = build_autoencoder("liae")
+    assert set(parts(model_spec("liae"))) == {"encoder", "inter_both", "inter_a", "decoder"}
+    assert [layer.name for layer in model.layers].count("decoder") == 1  # called for both sides
+    assert [tuple(shape)[1:] for shape in model.output_shape] == [(64, 64, 3), (64, 64, 1)] * 2
+    faces = np.random.default_rng(4).random((2, 64, 64, 3), dtype=np.float32)
+    before = [np.asarray(output) for output in model([faces, faces])]
+    assert not np.allclose(before[0], before[2])  # A's own code makes A differ from B
+    inter_a = model.get_layer("inter_a")
+    inter_a.set_weights([weight * 2 for weight in inter_a.get_weights()])
+    after = [np.asarray(output) for output in model([faces, faces])]
+    assert not np.allclose(after[0], before[0])  # A's path goes through inter_a...
+    np.testing.assert_array_equal(after[2], before[2])  # ... B's does not
+
+
+def test_side_decoder_is_the_networks_own_path_of_each_side() -> None:
+    faces = np.random.default_rng(5).random((2, 64, 64, 3), dtype=np.float32)
+    for name in ("liae", "lite"):
+        model = build_autoencoder(name)
+        outputs = [np.asarray(output) for output in model([faces, faces])]
+        code = model.get_layer("encoder")(faces)
+        for number, side in enumerate("ab"):
+            face, mask = side_decoder(model, side)(code)
+            np.testing.assert_allclose(np.asarray(face), outputs[2 * number], atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(np.asarray(mask), outputs[2 * number + 1], atol=1e-6, err_msg=name)
+
+
 def test_outputs_are_float32_in_unit_range_under_mixed_precision() -> None:
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16")
@@ -118,6 +145,26 @@ def test_save_load_gives_identical_predictions_in_safe_mode(tmp_path: Path) -> N
         model.predict([faces, faces], verbose=0), loaded.predict([faces, faces], verbose=0), strict=True
     ):
         np.testing.assert_array_equal(before, after)
+
+
+def test_a_saved_liae_model_loads_back_with_its_layers_still_shared(tmp_path: Path) -> None:
+    model = build_autoencoder("liae")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae")
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = load_keras_model(path)
+    assert len(loaded.weights) == len(model.weights)  # a shared layer loaded twice would have more
+    faces = np.random.default_rng(6).random((2, 64, 64, 3), dtype=np.float32)
+    for before, after in zip(model([faces, faces]), loaded([faces, faces]), strict=True):
+        np.testing.assert_array_equal(np.asarray(before), np.asarray(after))
+    loaded.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mae")
+    loaded.train_on_batch([faces, faces], [faces, faces[..., :1], faces, faces[..., :1]])
+    code = loaded.get_layer("encoder")(faces)
+    trained = [np.asarray(output) for output in loaded([faces, faces])]
+    for number, side in enumerate("ab"):  # one step moved the one decoder both paths use
+        np.testing.assert_allclose(
+            np.asarray(side_decoder(loaded, side)(code)[0]), trained[2 * number], atol=1e-6
+        )
 
 
 def test_the_saved_iteration_rides_in_the_archive_comment(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The training recipe: schedule, clipping, losses, the residual model, the default model,
 the smoothed loss the bar shows, and starting from another model (--init-from, a frozen encoder).
 
-Sessions use tiny networks registered for this module (``tiny``, ``tiny_res``), so that a step
+Sessions use tiny networks registered for this module (``tiny``, ``tiny_res``, ``tiny_liae``), so that a step
 takes milliseconds; the real ``residual128`` is only built, run once and saved.
 """
 
@@ -37,6 +37,9 @@ from tests.test_convert import short_clip  # noqa: F401 - a fixture
 QUIET = Hardware(progress=False)
 TINY = ModelSpec("tiny", 64, (8, 16, 32, 64), 32, 16, (16, 8, 8), "test network")
 TINY_RES = ModelSpec("tiny_res", 64, (8, 16, 32, 64), 32, 16, (16, 8, 8), "test network", residual=True)
+TINY_LIAE = ModelSpec(
+    "tiny_liae", 64, (8, 16, 32, 64), 32, 16, (16, 8, 8), "test network", shared_decoder=True
+)
 TINY_128 = ModelSpec(
     "tiny128", 128, (8, 16, 32, 64, 64), 32, 16, (16, 8, 8, 8), "test network", residual=True
 )
@@ -48,6 +51,7 @@ def tiny_models():
         patch.setitem(MODELS, "tiny", TINY)
         patch.setitem(MODELS, "tiny_res", TINY_RES)
         patch.setitem(MODELS, "tiny128", TINY_128)
+        patch.setitem(MODELS, "tiny_liae", TINY_LIAE)
         yield
 
 
@@ -260,6 +264,65 @@ def test_convert_and_the_training_preview_work_at_128_px(
     image = session.preview()
     faces = session.config.preview_faces
     assert image.shape[0] - 128 * faces in (28,) and image.shape[1] == 6 * 128 + 8  # 128-px tiles, 1:1
+
+
+# -- the LIAE layout (one decoder for both people) -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def liae_source(tmp_path_factory: pytest.TempPathFactory, faces_d18: Path, faces_d19: Path) -> Path:
+    """A tiny LIAE model trained 3 iterations, saved."""
+    folder = tmp_path_factory.mktemp("liae") / "m"
+    TrainingSession.start(folder, faces_d18, faces_d19, tiny(model="tiny_liae", seed=5), QUIET).run(
+        iterations=3
+    )
+    return folder
+
+
+def test_a_liae_session_trains_the_one_decoder_resumes_and_converts(
+    tmp_path: Path,
+    liae_source: Path,
+    short_clip: tuple[Path, Path],  # noqa: F811 - the fixture imported above
+) -> None:
+    from faceswap.convert import ConvertOptions, convert
+    from faceswap.model_folder import load_swap_model
+
+    source = load_keras_model(liae_source / MODEL_FILE)
+    folder = tmp_path / "m"
+    shutil.copytree(liae_source, folder)
+    resumed = TrainingSession.resume(folder, hardware=QUIET)
+    assert resumed.state.iteration == 3 and resumed.config.model == "tiny_liae"
+    assert same(weights_of(resumed.network, "decoder"), weights_of(source, "decoder"))
+    resumed.run(iterations=2)
+    assert resumed.state.iteration == 5
+    for name in ("encoder", "inter_both", "inter_a", "decoder"):
+        assert not same(weights_of(resumed.network, name), weights_of(source, name)), name
+    model = load_swap_model(folder)
+    faces = (np.random.default_rng(8).random((2, 64, 64, 3)) * 255).astype(np.uint8)
+    swapped, _ = model.predict(faces, "b")
+    _, _, network_b, _ = load_keras_model(folder / MODEL_FILE)([faces / 255.0] * 2)
+    np.testing.assert_allclose(swapped, np.asarray(network_b), atol=1e-5)  # B's path, as trained
+    clip, alignments = short_clip
+    output = tmp_path / "swapped.png"
+    options = ConvertOptions(model=folder, output=output, alignments=alignments, preview=12, progress=False)
+    convert(clip, options)
+    assert cv2.imread(str(output)) is not None
+
+
+@pytest.mark.parametrize(
+    ("init_decoders", "copied"),
+    [("a,b", {"inter_both", "inter_a", "decoder"}), ("a", {"inter_a"}), ("b", set()), ("none", set())],
+)
+def test_init_from_a_liae_model_copies_a_shared_part_only_when_both_sides_are_asked_for(
+    tmp_path: Path, faces_d18: Path, faces_d19: Path, liae_source: Path, init_decoders: str, copied: set
+) -> None:
+    source = load_keras_model(liae_source / MODEL_FILE)
+    config = tiny(model=None, init_from=str(liae_source), init_decoders=init_decoders)
+    session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, config, QUIET)
+    assert session.config.model == "tiny_liae"
+    assert same(weights_of(session.network, "encoder"), weights_of(source, "encoder"))
+    for name in ("inter_both", "inter_a", "decoder"):
+        assert same(weights_of(session.network, name), weights_of(source, name)) == (name in copied), name
 
 
 # -- the default model ---------------------------------------------------------------------------

@@ -118,9 +118,11 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--model",
         metavar="NAME",
         help="network: original (64 px, 82 M parameters, for GPUs), lite (64 px, every width halved, "
-        "for CPUs), original128 (128 px, for GPUs with 8 GB or more) or residual128 (128 px, light "
-        "encoder, residual decoders; about half lite's speed) (default: original with a GPU, lite "
-        "without; with --init-from, its model; stored with the model)",
+        "for CPUs), liae (lite's widths with one decoder for both people, DeepFaceLab's LIAE: the swap "
+        "follows A's head and mouth; about 0.8 times lite's speed; the swap b2a is its weaker way), "
+        "original128 (128 px, for GPUs with 8 GB or more) or residual128 (128 px, light encoder, "
+        "residual decoders; about half lite's speed) (default: original with a GPU, lite without; "
+        "with --init-from, its model; stored with the model)",
     )
     run_group.add_argument(
         "--centering",

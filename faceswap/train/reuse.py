@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from faceswap.errors import InputError
-from faceswap.model import ENCODER, SIDES, decoder_name
+from faceswap.model import ENCODER, SIDES, model_spec, parts
 from faceswap.model_folder import TrainingState
 from faceswap.runtime import keras
 
@@ -86,6 +86,10 @@ def decoder_sides(init_decoders: str) -> tuple[str, ...]:
 def initialise_from(network: Any, folder: Path | str, init_decoders: str) -> tuple[str, ...]:
     """Copy the encoder, and the decoders of ``init_decoders``, of the model in ``folder`` into ``network``.
 
+    A part that paints both sides (the LIAE layout's shared code and
+    decoder, see :func:`faceswap.model.parts`) is copied when
+    ``init_decoders`` names both.
+
     Returns
     -------
     tuple of str
@@ -102,7 +106,9 @@ def initialise_from(network: Any, folder: Path | str, init_decoders: str) -> tup
     state = source_state(folder, network.name.removeprefix("faceswap_"))
     source = load_keras_model(folder / MODEL_FILE)
     check_model_matches_state(source, state, str(folder))
-    names = (ENCODER, *(decoder_name(side) for side in decoder_sides(init_decoders)))
+    chosen = set(decoder_sides(init_decoders))
+    spec = model_spec(state.model)
+    names = tuple(name for name, sides in parts(spec).items() if name == ENCODER or chosen.issuperset(sides))
     for name in names:
         network.get_layer(name).set_weights(source.get_layer(name).get_weights())
     return names
