@@ -32,9 +32,9 @@ Models (``--model``):
     ``inter_both`` (trained on both sides' faces) and ``inter_a`` (A's own);
     A is painted from ``inter_a`` beside ``inter_both``, B from
     ``inter_both`` twice. Swapping A to B feeds A's face down B's path: the
-    decoder that paints B has painted A's poses and mouths too, so the swap
-    follows A's head and expression where two separate decoders paint each
-    person's own (the swap B to A, through ``inter_a``, is the weaker way).
+    decoder that paints B has painted A's poses and mouths too, where two
+    separate decoders each paint only their own person's (the swap B to A,
+    through ``inter_a``, is the weaker way). About 0.8 times ``lite``'s steps.
 
 The sub-models of a network are listed by :func:`parts`; the path from the
 encoder's code to one side's face and mask is :func:`side_decoder`.
@@ -186,8 +186,7 @@ MODELS: dict[str, ModelSpec] = {
             512,
             256,
             (128, 64, 32),
-            "64 px, lite's widths, one decoder shared by both people (DeepFaceLab's LIAE): "
-            "the swap follows A's head and mouth",
+            "64 px, lite's widths, one decoder shared by both people (DeepFaceLab's LIAE)",
             shared_decoder=True,
         ),
     )

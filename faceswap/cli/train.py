@@ -118,8 +118,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--model",
         metavar="NAME",
         help="network: original (64 px, 82 M parameters, for GPUs), lite (64 px, every width halved, "
-        "for CPUs), liae (lite's widths with one decoder for both people, DeepFaceLab's LIAE: the swap "
-        "follows A's head and mouth; about 0.8 times lite's speed; the swap b2a is its weaker way), "
+        "for CPUs), liae (lite's widths with one decoder for both people, as DeepFaceLab's LIAE; about "
+        "0.8 times lite's speed; convert's --direction b2a is its weaker way), "
         "original128 (128 px, for GPUs with 8 GB or more) or residual128 (128 px, light encoder, "
         "residual decoders; about half lite's speed) (default: original with a GPU, lite without; "
         "with --init-from, its model; stored with the model)",
