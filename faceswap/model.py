@@ -46,7 +46,7 @@ crop, ``padding=0``; see :mod:`faceswap.align`) and return faces and masks in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from faceswap.runtime import keras
 
@@ -139,6 +139,16 @@ class ModelSpec:
     shared_decoder: bool = False
 
 
+_LITE = ModelSpec(
+    "lite",
+    64,
+    (64, 128, 256, 512),
+    512,
+    256,
+    (128, 64, 32),
+    "64 px, every width halved: several times faster, for CPUs and quick tests",
+)
+
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -151,14 +161,12 @@ MODELS: dict[str, ModelSpec] = {
             (256, 128, 64),
             "classic 64-px model, 82 M parameters; train on a GPU",
         ),
-        ModelSpec(
-            "lite",
-            64,
-            (64, 128, 256, 512),
-            512,
-            256,
-            (128, 64, 32),
-            "64 px, every width halved: several times faster, for CPUs and quick tests",
+        _LITE,
+        replace(
+            _LITE,
+            name="liae",
+            description="64 px, lite's widths, one decoder shared by both people (DeepFaceLab's LIAE)",
+            shared_decoder=True,
         ),
         ModelSpec(
             "original128",
@@ -178,16 +186,6 @@ MODELS: dict[str, ModelSpec] = {
             (128, 64, 32, 16),
             "128 px, light encoder, residual decoders: sharper than lite at about half its speed",
             residual=True,
-        ),
-        ModelSpec(
-            "liae",
-            64,
-            (64, 128, 256, 512),
-            512,
-            256,
-            (128, 64, 32),
-            "64 px, lite's widths, one decoder shared by both people (DeepFaceLab's LIAE)",
-            shared_decoder=True,
         ),
     )
 }

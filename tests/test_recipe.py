@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from faceswap.errors import InputError
-from faceswap.model import MODELS, ModelSpec, build_autoencoder, default_model
+from faceswap.model import MODELS, ModelSpec, build_autoencoder, default_model, model_spec, parts
 from faceswap.model_folder import MODEL_FILE, load_keras_model
 from faceswap.runtime import tf
 from faceswap.train import Hardware, TrainConfig, TrainingSession
@@ -309,22 +309,6 @@ def test_a_liae_session_trains_the_one_decoder_resumes_and_converts(
     assert cv2.imread(str(output)) is not None
 
 
-@pytest.mark.parametrize(
-    ("init_decoders", "copied"),
-    [("a,b", {"inter_both", "inter_a", "decoder"}), ("a", {"inter_a"}), ("b", set()), ("none", set())],
-)
-def test_init_from_a_liae_model_copies_a_shared_part_only_when_both_sides_are_asked_for(
-    tmp_path: Path, faces_d18: Path, faces_d19: Path, liae_source: Path, init_decoders: str, copied: set
-) -> None:
-    source = load_keras_model(liae_source / MODEL_FILE)
-    config = tiny(model=None, init_from=str(liae_source), init_decoders=init_decoders)
-    session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, config, QUIET)
-    assert session.config.model == "tiny_liae"
-    assert same(weights_of(session.network, "encoder"), weights_of(source, "encoder"))
-    for name in ("inter_both", "inter_a", "decoder"):
-        assert same(weights_of(session.network, name), weights_of(source, name)) == (name in copied), name
-
-
 # -- the default model ---------------------------------------------------------------------------
 
 
@@ -406,18 +390,39 @@ def source_model(tmp_path_factory: pytest.TempPathFactory, faces_d18: Path, face
     return folder
 
 
-@pytest.mark.parametrize(("init_decoders", "copied"), [("a,b", "ab"), ("b", "b"), ("none", "")])
+@pytest.mark.parametrize(
+    ("source", "init_decoders", "copied"),
+    [
+        ("source_model", "a,b", {"decoder_a", "decoder_b"}),
+        ("source_model", "b", {"decoder_b"}),
+        ("source_model", "none", set()),
+        # LIAE: a part that paints both sides is copied only when both are asked for
+        ("liae_source", "a,b", {"inter_both", "inter_a", "decoder"}),
+        ("liae_source", "a", {"inter_a"}),
+        ("liae_source", "b", set()),
+        ("liae_source", "none", set()),
+    ],
+)
 def test_init_from_copies_the_encoder_and_the_decoders_asked_for(
-    tmp_path: Path, faces_d18: Path, faces_d19: Path, source_model: Path, init_decoders: str, copied: str
+    tmp_path: Path,
+    faces_d18: Path,
+    faces_d19: Path,
+    request: pytest.FixtureRequest,
+    source: str,
+    init_decoders: str,
+    copied: set,
 ) -> None:
-    source = load_keras_model(source_model / MODEL_FILE)
-    config = tiny(model=None, init_from=str(source_model), init_decoders=init_decoders)
+    folder = request.getfixturevalue(source)
+    network = load_keras_model(folder / MODEL_FILE)
+    config = tiny(model=None, init_from=str(folder), init_decoders=init_decoders)
     session = TrainingSession.start(tmp_path / "m", faces_d18, faces_d19, config, QUIET)
-    assert session.config.model == "tiny"  # taken from the source
-    assert same(weights_of(session.network, "encoder"), weights_of(source, "encoder"))
-    for side in "ab":
-        name = f"decoder_{side}"
-        assert same(weights_of(session.network, name), weights_of(source, name)) == (side in copied), side
+    assert session.config.model == network.name.removeprefix("faceswap_")  # taken from the source
+    assert same(weights_of(session.network, "encoder"), weights_of(network, "encoder"))
+    for name in parts(model_spec(session.config.model)):
+        if name != "encoder":
+            assert same(weights_of(session.network, name), weights_of(network, name)) == (name in copied), (
+                name
+            )
     assert session.state.iteration == 0
 
 
