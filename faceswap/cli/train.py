@@ -277,7 +277,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "--init-decoders",
         choices=INIT_DECODERS,
         metavar="|".join(INIT_DECODERS),
-        help="which decoders --init-from copies, each from the same side of the source (default: a,b)",
+        help="which decoders --init-from copies, each from the same side of the source; for liae, "
+        "its shared code and decoder come only with a,b, its inter_a with a (default: a,b)",
     )
     reuse.add_argument(
         "--freeze-encoder",
