@@ -99,25 +99,44 @@ class WorkerPool:
 
     def close(self, *, cancel: bool) -> None:
         """Stop the workers: at once (and without waiting for running chunks) when ``cancel``."""
-        if not cancel:
+        if cancel:
+            stop_at_once(self.executor)
+        else:
             self.executor.shutdown(wait=True)
-            return
-        processes = list(getattr(self.executor, "_processes", {}).values())
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            with contextlib.suppress(Exception):
-                process.terminate()
-        for process in processes:
-            with contextlib.suppress(Exception):
-                process.join(timeout=5)
-                if process.is_alive():
-                    process.kill()
-                    process.join(timeout=5)
-        # Join the executor's manager thread now that its workers are gone: left
-        # running, it races the interpreter's exit hook, which then prints a
-        # traceback about a closed pipe under the one-line error.
+
+
+def stop_at_once(executor: ProcessPoolExecutor) -> None:
+    """Stop an executor's workers without waiting for their running calls, and its manager thread.
+
+    A worker stopped while it sends a result leaves half a message in the
+    result pipe. The executor's manager thread then waits for the rest for
+    ever, and so does the interpreter, which joins that thread at exit: the
+    process would never end. Once the workers are gone this process holds the
+    pipe's last write end; closing it ends that wait. (``shutdown(wait=True)``
+    after ``shutdown(wait=False)`` joins nothing: the first call forgets the
+    thread.)
+    """
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    manager = getattr(executor, "_executor_manager_thread", None)
+    results = getattr(executor, "_result_queue", None)
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
         with contextlib.suppress(Exception):
-            self.executor.shutdown(wait=True)
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
+    if results is not None:
+        with contextlib.suppress(Exception):
+            results._writer.close()
+    if manager is not None:
+        manager.join(timeout=30)
+    if results is not None and not (manager and manager.is_alive()):
+        with contextlib.suppress(Exception):
+            results.close()
 
 
 def _start_forkserver() -> None:

@@ -97,3 +97,21 @@ def assert_group_gone(group: int, what: str) -> None:
     while (survivors := group_members(group)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not survivors, f"processes of {what} outlived it: {survivors}"
+
+
+def send_half_a_result(marker: str) -> None:
+    """In a ``ProcessPoolExecutor`` worker: write half a result message, touch ``marker``, hang.
+
+    This is the pipe as a worker leaves it when it is stopped in the middle of
+    sending a large result (the executor's reader then waits for the rest).
+    """
+    import struct
+    import sys
+
+    frame = sys._getframe()
+    while "result_queue" not in frame.f_locals:  # the executor's worker loop, up the stack
+        frame = frame.f_back
+    writer = frame.f_locals["result_queue"]._writer
+    os.write(writer.fileno(), struct.pack("!i", 1 << 20) + b"half of it")
+    Path(marker).touch()
+    time.sleep(600)

@@ -358,6 +358,33 @@ def test_a_stop_request_comes_first_and_a_second_signal_raises() -> None:
     assert caught.value.signum == signal.SIGTERM
 
 
+def test_workers_stopped_while_sending_a_result_leave_no_thread_behind(tmp_path: Path) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from faceswap.extract_pool import stop_at_once
+
+    from .process_support import send_half_a_result
+
+    executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    marker = tmp_path / "sent"
+    executor.submit(send_half_a_result, str(marker))
+    manager = executor._executor_manager_thread
+    results = executor._result_queue
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.05)
+        time.sleep(0.2)  # the manager thread reads the half message and waits for the rest
+        assert manager.is_alive()
+        stop_at_once(executor)
+        # Left waiting, the interpreter would wait for it at exit, for ever.
+        assert not manager.is_alive()
+    finally:
+        results._writer.close()  # lets a failed run of this test end
+
+
 def test_a_worker_start_failure_is_kept_as_one_line() -> None:
     import multiprocessing
 
