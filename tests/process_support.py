@@ -1,4 +1,5 @@
-"""Real ``faceswap`` processes for the tests that signal or kill them (test_faults, test_safety_procs).
+"""Real ``faceswap`` processes for the tests that signal or kill them (test_faults, test_safety_procs),
+and a pool worker stopped in the middle of sending its result (:func:`send_half_a_result`).
 
 Each runs in a session (process group) of its own, so a signal or a SIGKILL
 can reach its workers and ffmpeg processes too, and a check afterwards can
